@@ -1,1 +1,25 @@
-//! Placeholder.
+//! A Vigía member node.
+//!
+//! How the parts fit, from the wire inward:
+//! - [`network`] runs the libp2p swarm: gossip for new entries, the `/vigia/sync/1`
+//!   request-response protocol for catching up, and the roster allow-list and redialer that
+//!   keep exactly the roster's nodes connected.
+//! - [`node`] owns the event loop: it feeds what the network receives to the [`ledger`],
+//!   reports verdicts back to gossip, and plans sync requests from the heads peers announce.
+//! - [`ledger`] is the single writer: it validates entries, chains them, buffers early ones
+//!   ([`pending`]) and applies batches to the [`store`] in one transaction each.
+//! - [`store`] is the redb file; [`views`] are the directory and alerts derived from it.
+//! - [`config`] and [`keys`] load settings and key files.
+#![deny(missing_docs)]
+
+pub mod config;
+pub mod keys;
+pub mod ledger;
+pub mod network;
+pub mod node;
+pub mod pending;
+pub mod store;
+pub mod sync_plan;
+pub mod views;
+
+pub use node::{Node, NodeHandle};

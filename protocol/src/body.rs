@@ -262,7 +262,10 @@ pub struct InvalidField {
 type Checked = Result<(), InvalidField>;
 
 fn invalid(field: impl Into<String>, reason: impl Into<String>) -> InvalidField {
-    InvalidField { field: field.into(), reason: reason.into() }
+    InvalidField {
+        field: field.into(),
+        reason: reason.into(),
+    }
 }
 
 impl Body {
@@ -313,7 +316,11 @@ impl Availability {
     fn validate(&self) -> Checked {
         match self {
             Availability::AlwaysOn => Ok(()),
-            Availability::Hours { time_zone, from, to } => {
+            Availability::Hours {
+                time_zone,
+                from,
+                to,
+            } => {
                 check_time_zone("contact.availability.time_zone", time_zone)?;
                 check_clock("contact.availability.from", from)?;
                 check_clock("contact.availability.to", to)
@@ -347,17 +354,24 @@ impl Alert {
     fn validate(&self, issued_at_ms: u64) -> Checked {
         check_id("alert.id", &self.id)?;
         check_name("alert.title", &self.title)?;
-        check_text("alert.description", &self.description, MAX_DESCRIPTION_CHARS)?;
+        check_text(
+            "alert.description",
+            &self.description,
+            MAX_DESCRIPTION_CHARS,
+        )?;
         if self.expires_at_ms <= issued_at_ms {
-            return Err(invalid("alert.expires_at_ms", "must be after the time of issue"));
+            return Err(invalid(
+                "alert.expires_at_ms",
+                "must be after the time of issue",
+            ));
         }
-        if let Some(respond_by) = self.respond_by_ms {
-            if respond_by <= issued_at_ms || respond_by > self.expires_at_ms {
-                return Err(invalid(
-                    "alert.respond_by_ms",
-                    "must be after the time of issue and no later than expiry",
-                ));
-            }
+        if let Some(respond_by) = self.respond_by_ms
+            && (respond_by <= issued_at_ms || respond_by > self.expires_at_ms)
+        {
+            return Err(invalid(
+                "alert.respond_by_ms",
+                "must be after the time of issue and no later than expiry",
+            ));
         }
         if let Recipients::Members(members) = &self.recipients {
             if members.is_empty() || members.len() > 256 {
@@ -380,7 +394,10 @@ fn check_id(field: &str, id: &str) -> Checked {
     }
     let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
     if !id.chars().all(allowed) {
-        return Err(invalid(field, "may contain only ASCII letters, digits, '-', '_' and '.'"));
+        return Err(invalid(
+            field,
+            "may contain only ASCII letters, digits, '-', '_' and '.'",
+        ));
     }
     Ok(())
 }
@@ -394,10 +411,16 @@ fn check_name(field: &str, name: &str) -> Checked {
 
 fn check_text(field: &str, text: &str, max_chars: usize) -> Checked {
     if text.chars().count() > max_chars {
-        return Err(invalid(field, format!("is longer than {max_chars} characters")));
+        return Err(invalid(
+            field,
+            format!("is longer than {max_chars} characters"),
+        ));
     }
     // Control characters other than line breaks and tabs garble terminals and logs.
-    if text.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+    if text
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
         return Err(invalid(field, "contains control characters"));
     }
     Ok(())
@@ -409,7 +432,10 @@ fn check_optional_text(field: &str, text: Option<&str>, max_chars: usize) -> Che
 
 fn check_list(field: &str, items: &[String], check: fn(&str, &str) -> Checked) -> Checked {
     if items.len() > MAX_LIST_ITEMS {
-        return Err(invalid(field, format!("has more than {MAX_LIST_ITEMS} items")));
+        return Err(invalid(
+            field,
+            format!("has more than {MAX_LIST_ITEMS} items"),
+        ));
     }
     for (index, item) in items.iter().enumerate() {
         check(&format!("{field}[{index}]"), item)?;
@@ -432,7 +458,14 @@ fn check_email(field: &str, email: &str) -> Checked {
             }
             None => false,
         };
-    if valid { Ok(()) } else { Err(invalid(field, format!("{email:?} is not an e-mail address"))) }
+    if valid {
+        Ok(())
+    } else {
+        Err(invalid(
+            field,
+            format!("{email:?} is not an e-mail address"),
+        ))
+    }
 }
 
 /// E.164: a `+`, a country code that does not start with 0, at most 15 digits in all.
@@ -444,7 +477,10 @@ fn check_phone(field: &str, phone: &str) -> Checked {
     if valid {
         Ok(())
     } else {
-        Err(invalid(field, format!("{phone:?} is not an E.164 number such as +5411XXXXXXXX")))
+        Err(invalid(
+            field,
+            format!("{phone:?} is not an E.164 number such as +5411XXXXXXXX"),
+        ))
     }
 }
 
@@ -452,7 +488,10 @@ fn check_language(field: &str, code: &str) -> Checked {
     if code.len() == 2 && code.bytes().all(|b| b.is_ascii_lowercase()) {
         Ok(())
     } else {
-        Err(invalid(field, format!("{code:?} is not an ISO 639-1 code such as \"es\"")))
+        Err(invalid(
+            field,
+            format!("{code:?} is not an ISO 639-1 code such as \"es\""),
+        ))
     }
 }
 
@@ -461,7 +500,10 @@ fn check_time_zone(field: &str, zone: &str) -> Checked {
     if !zone.is_empty() && zone.len() <= 64 && zone.chars().all(allowed) {
         Ok(())
     } else {
-        Err(invalid(field, format!("{zone:?} is not an IANA time zone such as America/Lima")))
+        Err(invalid(
+            field,
+            format!("{zone:?} is not an IANA time zone such as America/Lima"),
+        ))
     }
 }
 
@@ -499,9 +541,12 @@ mod tests {
         assert_eq!(Body::ContactPut(contact()).validate(0), Ok(()));
     }
 
+    /// A change that breaks one field of a valid contact.
+    type Breakage = fn(&mut Contact);
+
     #[test]
     fn each_bad_field_is_named() {
-        let cases: Vec<(fn(&mut Contact), &str)> = vec![
+        let cases: Vec<(Breakage, &str)> = vec![
             (|c| c.id = "has space".into(), "contact.id"),
             (|c| c.given_names = "  ".into(), "contact.given_names"),
             (|c| c.phones.push("0114181234".into()), "contact.phones[1]"),
@@ -544,7 +589,9 @@ mod tests {
             references: None,
         };
         assert_eq!(Body::Alert(alert.clone()).validate(999), Ok(()));
-        let error = Body::Alert(alert).validate(1_000).expect_err("expired at issue");
+        let error = Body::Alert(alert)
+            .validate(1_000)
+            .expect_err("expired at issue");
         assert_eq!(error.field, "alert.expires_at_ms");
     }
 }

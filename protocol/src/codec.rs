@@ -2,8 +2,11 @@
 //!
 //! Format: bincode 2 `standard()` configuration (little-endian, variable-length integers),
 //! driven by serde. Every decode checks the input length first, bounds what the decoder may
-//! allocate, and requires that the value uses every input byte, so one value has exactly one
-//! encoding. `docs/wire-format.md` describes the layouts.
+//! allocate, and requires that the value uses every input byte. That alone does not make the
+//! encoding unique: bincode also accepts an integer written wider than needed (`5` as
+//! `fb 05 00`). Where the bytes themselves matter, because they are stored and forwarded as
+//! received, [`decode_canonical`] also requires the one encoding [`encode`] produces.
+//! `docs/wire-format.md` describes the layouts.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -34,6 +37,10 @@ pub enum DecodeError {
     /// A valid value was followed by bytes that belong to nothing.
     #[error("{0} trailing bytes after the value")]
     TrailingBytes(usize),
+    /// The bytes decode, but are not the encoding of the value they decode to (an integer
+    /// or length written wider than needed).
+    #[error("bytes are not the canonical encoding of their value")]
+    NonCanonical,
 }
 
 /// Why a value could not be encoded (only a serde type that refuses itself can cause it).
@@ -53,13 +60,29 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, EncodeError> {
 /// Decodes a value of at most `LIMIT` bytes, rejecting trailing bytes.
 pub fn decode<T: DeserializeOwned, const LIMIT: usize>(bytes: &[u8]) -> Result<T, DecodeError> {
     if bytes.len() > LIMIT {
-        return Err(DecodeError::TooLarge { len: bytes.len(), limit: LIMIT });
+        return Err(DecodeError::TooLarge {
+            len: bytes.len(),
+            limit: LIMIT,
+        });
     }
-    let (value, used) =
-        bincode::serde::decode_from_slice(bytes, config().with_limit::<LIMIT>())
-            .map_err(|err| DecodeError::Malformed(err.to_string()))?;
+    let (value, used) = bincode::serde::decode_from_slice(bytes, config().with_limit::<LIMIT>())
+        .map_err(|err| DecodeError::Malformed(err.to_string()))?;
     if used != bytes.len() {
         return Err(DecodeError::TrailingBytes(bytes.len() - used));
+    }
+    Ok(value)
+}
+
+/// Decodes like [`decode`], and also refuses any encoding but the one [`encode`] produces, so
+/// that one value has exactly one wire form.
+pub fn decode_canonical<T, const LIMIT: usize>(bytes: &[u8]) -> Result<T, DecodeError>
+where
+    T: Serialize + DeserializeOwned,
+{
+    let value = decode::<T, LIMIT>(bytes)?;
+    let canonical = encode(&value).map_err(|err| DecodeError::Malformed(err.to_string()))?;
+    if canonical != bytes {
+        return Err(DecodeError::NonCanonical);
     }
     Ok(value)
 }
@@ -80,13 +103,30 @@ mod tests {
     fn input_over_limit_is_refused_before_decoding() {
         let bytes = encode(&vec![0u8; 100]).expect("encodes");
         let result = decode::<Vec<u8>, 64>(&bytes);
-        assert!(matches!(result, Err(DecodeError::TooLarge { limit: 64, .. })));
+        assert!(matches!(
+            result,
+            Err(DecodeError::TooLarge { limit: 64, .. })
+        ));
     }
 
     #[test]
     fn length_prefix_beyond_input_is_malformed_not_allocated() {
         // A vector claiming 2^40 elements in five bytes must fail, not reserve memory.
         let bytes = [253u8, 0, 0, 0, 0, 1, 0, 0, 0];
-        assert!(matches!(decode::<Vec<u64>, 64>(&bytes), Err(DecodeError::Malformed(_))));
+        assert!(matches!(
+            decode::<Vec<u64>, 64>(&bytes),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn widened_integer_is_not_canonical() {
+        let widened = [251u8, 5, 0];
+        assert_eq!(decode::<u64, 64>(&widened), Ok(5));
+        assert_eq!(
+            decode_canonical::<u64, 64>(&widened),
+            Err(DecodeError::NonCanonical)
+        );
+        assert_eq!(decode_canonical::<u64, 64>(&[5]), Ok(5));
     }
 }

@@ -75,7 +75,10 @@ impl Entry {
     /// Signs the entry with the author's key.
     pub fn sign(self, key: &SigningKey) -> Result<SignedEntry, EncodeError> {
         let signature = Signature(key.sign(&self.signed_bytes()?).to_bytes());
-        Ok(SignedEntry { entry: self, signature })
+        Ok(SignedEntry {
+            entry: self,
+            signature,
+        })
     }
 }
 
@@ -85,14 +88,22 @@ impl SignedEntry {
         codec::encode(self)
     }
 
-    /// Decodes the wire form, refusing anything over [`MAX_ENTRY_BYTES`]. This checks the
+    /// Decodes the wire form, refusing anything over [`MAX_ENTRY_BYTES`] and any encoding but
+    /// the canonical one, so an entry's hash names exactly one byte string. This checks the
     /// encoding only; [`crate::validate`] checks the content.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
-        codec::decode::<Self, MAX_ENTRY_BYTES>(bytes)
+        codec::decode_canonical::<Self, MAX_ENTRY_BYTES>(bytes)
     }
 }
 
 /// SHA-256 of the signed bytes.
 pub fn hash_signed_bytes(signed_bytes: &[u8]) -> Hash {
     Hash(Sha256::digest(signed_bytes).into())
+}
+
+/// The hash of an entry given in wire form, if the bytes decode. Used where only an id is
+/// needed (gossip message ids); it proves nothing about the signature.
+pub fn hash_of_wire_bytes(bytes: &[u8]) -> Option<Hash> {
+    let signed = SignedEntry::from_bytes(bytes).ok()?;
+    Some(hash_signed_bytes(&signed.entry.signed_bytes().ok()?))
 }

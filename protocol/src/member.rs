@@ -20,7 +20,9 @@ impl MemberCode {
         if bytes.iter().all(u8::is_ascii_uppercase) {
             Ok(Self(bytes))
         } else {
-            Err(InvalidMemberCode(String::from_utf8_lossy(&bytes).into_owned()))
+            Err(InvalidMemberCode(
+                String::from_utf8_lossy(&bytes).into_owned(),
+            ))
         }
     }
 
@@ -92,7 +94,10 @@ mod tests {
 
     #[test]
     fn accepts_two_capitals_only() {
-        assert_eq!("AR".parse::<MemberCode>().map(|c| c.to_string()), Ok("AR".into()));
+        assert_eq!(
+            "AR".parse::<MemberCode>().map(|c| c.to_string()),
+            Ok("AR".into())
+        );
         for bad in ["ar", "A", "ARG", "A1", "", "ÁR"] {
             assert!(bad.parse::<MemberCode>().is_err(), "{bad:?} accepted");
         }

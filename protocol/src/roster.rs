@@ -152,7 +152,10 @@ impl RosterBody {
             return Err(RosterError::MemberCount(count));
         }
         if self.quorum == 0 || self.quorum as usize > count {
-            return Err(RosterError::Quorum { quorum: self.quorum, members: count });
+            return Err(RosterError::Quorum {
+                quorum: self.quorum,
+                members: count,
+            });
         }
         let mut codes = BTreeSet::new();
         let mut keys = BTreeSet::new();
@@ -188,12 +191,17 @@ impl RosterBody {
 }
 
 fn check_member(member: &Member) -> Result<(), RosterError> {
-    let invalid = |reason: String| RosterError::InvalidMember { member: member.code, reason };
+    let invalid = |reason: String| RosterError::InvalidMember {
+        member: member.code,
+        reason,
+    };
     if member.name.trim().is_empty() || member.name.chars().count() > 200 {
         return Err(invalid("name must be 1 to 200 characters".into()));
     }
     if VerifyingKey::from_bytes(&member.signing_key.0).is_err() {
-        return Err(invalid("signing_key is not a valid ed25519 public key".into()));
+        return Err(invalid(
+            "signing_key is not a valid ed25519 public key".into(),
+        ));
     }
     if member.nodes.len() > MAX_NODES_PER_MEMBER {
         return Err(invalid(format!("more than {MAX_NODES_PER_MEMBER} nodes")));
@@ -243,12 +251,16 @@ impl RosterFile {
         if let Some(missing) = self.body.members.iter().find(|m| !signed.contains(&m.code)) {
             return Err(RosterError::MissingSignature(missing.code));
         }
-        Ok(Roster { id: hash_signed_bytes(&bytes), body: self.body.clone() })
+        Ok(Roster {
+            id: hash_signed_bytes(&bytes),
+            body: self.body.clone(),
+        })
     }
 
     /// Adds or replaces `member`'s signature.
     pub fn add_signature(&mut self, signature: RosterSignature) {
-        self.signatures.retain(|existing| existing.member != signature.member);
+        self.signatures
+            .retain(|existing| existing.member != signature.member);
         self.signatures.push(signature);
     }
 }

@@ -28,12 +28,19 @@ pub struct VerifiedEntry {
 impl VerifiedEntry {
     /// The reference other entries use for this one.
     pub fn reference(&self) -> EntryRef {
-        EntryRef { author: self.signed.entry.author, seq: self.signed.entry.seq, hash: self.hash }
+        EntryRef {
+            author: self.signed.entry.author,
+            seq: self.signed.entry.seq,
+            hash: self.hash,
+        }
     }
 
     /// The head a feed has once this entry is its latest.
     pub fn as_head(&self) -> Head {
-        Head { seq: self.signed.entry.seq, hash: self.hash }
+        Head {
+            seq: self.signed.entry.seq,
+            hash: self.hash,
+        }
     }
 }
 
@@ -102,26 +109,64 @@ impl From<DecodeError> for ValidationError {
 /// fields, in that order (cheapest first).
 pub fn verify_entry(roster: &Roster, bytes: &[u8]) -> Result<VerifiedEntry, ValidationError> {
     if bytes.len() > MAX_ENTRY_BYTES {
-        return Err(ValidationError::TooLarge { len: bytes.len(), limit: MAX_ENTRY_BYTES });
+        return Err(ValidationError::TooLarge {
+            len: bytes.len(),
+            limit: MAX_ENTRY_BYTES,
+        });
     }
     let signed = SignedEntry::from_bytes(bytes)?;
     let entry = &signed.entry;
-    let member = roster.member(entry.author).ok_or(ValidationError::UnknownAuthor(entry.author))?;
+    let member = roster
+        .member(entry.author)
+        .ok_or(ValidationError::UnknownAuthor(entry.author))?;
     if entry.network != roster.id() {
-        return Err(ValidationError::OtherNetwork { expected: roster.id(), found: entry.network });
+        return Err(ValidationError::OtherNetwork {
+            expected: roster.id(),
+            found: entry.network,
+        });
     }
     if entry.seq == 0 {
-        return Err(InvalidField { field: "seq".into(), reason: "starts at 1".into() }.into());
+        return Err(InvalidField {
+            field: "seq".into(),
+            reason: "starts at 1".into(),
+        }
+        .into());
     }
-    let signed_bytes =
-        entry.signed_bytes().map_err(|err| ValidationError::Malformed(err.to_string()))?;
-    let bad_signature = ValidationError::BadSignature { author: entry.author };
+    let signed_bytes = entry
+        .signed_bytes()
+        .map_err(|err| ValidationError::Malformed(err.to_string()))?;
+    let bad_signature = ValidationError::BadSignature {
+        author: entry.author,
+    };
     let key = VerifyingKey::from_bytes(&member.signing_key.0).map_err(|_| bad_signature.clone())?;
     let signature = ed25519_dalek::Signature::from_bytes(&signed.signature.0);
-    key.verify_strict(&signed_bytes, &signature).map_err(|_| bad_signature)?;
+    key.verify_strict(&signed_bytes, &signature)
+        .map_err(|_| bad_signature)?;
     entry.body.validate(entry.issued_at_ms)?;
+    check_alert_reference(entry)?;
     let hash = hash_signed_bytes(&signed_bytes);
-    Ok(VerifiedEntry { signed, hash, bytes: bytes.to_vec() })
+    Ok(VerifiedEntry {
+        signed,
+        hash,
+        bytes: bytes.to_vec(),
+    })
+}
+
+/// An alert may update or cancel only an earlier alert of its own author: no member can
+/// withdraw another's alert.
+fn check_alert_reference(entry: &crate::entry::Entry) -> Result<(), InvalidField> {
+    let crate::Body::Alert(alert) = &entry.body else {
+        return Ok(());
+    };
+    match &alert.references {
+        Some(target) if target.alert.author != entry.author || target.alert.seq >= entry.seq => {
+            Err(InvalidField {
+                field: "alert.references.alert".into(),
+                reason: "must name an earlier alert of the same author".into(),
+            })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Where a verified entry stands against the receiver's copy of the author's feed.
@@ -141,7 +186,9 @@ pub enum ChainPosition {
 /// An entry that is signed by its author but contradicts the author's feed: proof that the
 /// author's key signed two histories. Kept as evidence, never resolved silently.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("fork in the feed of {author} at seq {seq}: {existing} already held, {conflicting} received")]
+#[error(
+    "fork in the feed of {author} at seq {seq}: {existing} already held, {conflicting} received"
+)]
 pub struct Fork {
     /// The author whose key signed both.
     pub author: MemberCode,
@@ -170,14 +217,26 @@ pub fn check_chain(
         if entry.signed.entry.prev == head_hash {
             return Ok(ChainPosition::Next);
         }
-        return Err(Fork { author, seq, existing: head_hash, conflicting: entry.hash });
+        return Err(Fork {
+            author,
+            seq,
+            existing: head_hash,
+            conflicting: entry.hash,
+        });
     }
     if seq > head_seq {
-        return Ok(ChainPosition::Ahead { missing_from: head_seq + 1 });
+        return Ok(ChainPosition::Ahead {
+            missing_from: head_seq + 1,
+        });
     }
     match stored_hash(seq) {
         Some(hash) if hash == entry.hash => Ok(ChainPosition::Duplicate),
-        Some(hash) => Err(Fork { author, seq, existing: hash, conflicting: entry.hash }),
+        Some(hash) => Err(Fork {
+            author,
+            seq,
+            existing: hash,
+            conflicting: entry.hash,
+        }),
         // The receiver's own store is missing an entry below its head: treat the entry as
         // already known rather than guess; the store's check reports the hole.
         None => Ok(ChainPosition::Duplicate),

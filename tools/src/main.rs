@@ -1,1 +1,23 @@
-fn main() {}
+//! The `vigia` binary: parses the command line, runs the command, reports any error.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = vigia_tools::Cli::parse();
+    let mut stdout = std::io::stdout().lock();
+    let result = vigia_tools::run(cli, &mut stdout).and_then(|()| Ok(stdout.flush()?));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // The outermost context says what failed, the causes below it say why.
+            eprintln!("error: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! Node settings: built-in defaults, then a TOML file, then `VIGIA_` environment variables,
+//! then command-line flags, each overriding the one before.
+//!
+//! `configs/node.toml` documents every setting. Environment variables use the setting's
+//! name in capitals after `VIGIA_` (`VIGIA_DATA_DIR`, `VIGIA_MEMBER`); lists are
+//! comma-separated (`VIGIA_LISTEN=/ip4/127.0.0.1/tcp/4100,/ip4/127.0.0.1/udp/4100/quic-v1`).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+use vigia_protocol::MemberCode;
+
+/// Default seconds between heads exchanges with every connected peer.
+pub const DEFAULT_SYNC_INTERVAL_SECS: u64 = 30;
+
+/// Default largest gossip message: one maximal entry plus gossipsub framing.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = vigia_protocol::codec::MAX_ENTRY_BYTES + 1024;
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Everything a node needs to run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// The member state this node serves (ISO 3166-1 alpha-2).
+    pub member: MemberCode,
+    /// The signed roster file.
+    pub roster: PathBuf,
+    /// The member's signing key file.
+    pub member_key: PathBuf,
+    /// The node's libp2p identity file.
+    pub node_key: PathBuf,
+    /// Directory for the store (`vigia.redb`).
+    pub data_dir: PathBuf,
+    /// Multiaddresses to listen on; empty means the addresses the roster lists for this node.
+    #[serde(default)]
+    pub listen: Vec<String>,
+    /// Seconds between heads exchanges with every connected peer.
+    #[serde(default = "default_sync_interval")]
+    pub sync_interval_secs: u64,
+    /// Largest gossip message accepted or sent, in bytes.
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: usize,
+    /// `text` or `json`.
+    #[serde(default = "default_log_format")]
+    pub log_format: LogFormat,
+    /// Log filter in `tracing` syntax, such as `info` or `vigia_node=debug,info`.
+    #[serde(default = "default_log")]
+    pub log: String,
+}
+
+fn default_sync_interval() -> u64 {
+    DEFAULT_SYNC_INTERVAL_SECS
+}
+
+fn default_max_message_bytes() -> usize {
+    DEFAULT_MAX_MESSAGE_BYTES
+}
+
+fn default_log_format() -> LogFormat {
+    LogFormat::Text
+}
+
+fn default_log() -> String {
+    "info".into()
+}
+
+/// Settings given on the command line; each one present overrides the others.
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct Overrides {
+    /// TOML configuration file.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// Member code, such as PE.
+    #[arg(long)]
+    pub member: Option<String>,
+    /// Store directory.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Roster file.
+    #[arg(long)]
+    pub roster: Option<PathBuf>,
+    /// Listen multiaddress (repeat for several).
+    #[arg(long)]
+    pub listen: Vec<String>,
+    /// Log format: text or json.
+    #[arg(long)]
+    pub log_format: Option<String>,
+}
+
+impl NodeConfig {
+    /// Loads the layered configuration. Relative paths in a file are taken relative to the
+    /// file's directory, so a config and its keys can move together.
+    pub fn load(overrides: &Overrides) -> Result<Self> {
+        let mut builder = config::Config::builder();
+        if let Some(path) = &overrides.config {
+            if !path.exists() {
+                bail!("configuration file {} does not exist", path.display());
+            }
+            builder = builder.add_source(config::File::from(path.as_path()));
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix("VIGIA")
+                .prefix_separator("_")
+                .separator("__")
+                .list_separator(",")
+                .with_list_parse_key("listen")
+                .try_parsing(true),
+        );
+        builder = builder
+            .set_override_option("member", overrides.member.clone())?
+            .set_override_option("data_dir", path_text(&overrides.data_dir))?
+            .set_override_option("roster", path_text(&overrides.roster))?
+            .set_override_option("log_format", overrides.log_format.clone())?;
+        if !overrides.listen.is_empty() {
+            builder = builder.set_override("listen", overrides.listen.clone())?;
+        }
+        let mut config: NodeConfig = builder
+            .build()
+            .and_then(config::Config::try_deserialize)
+            .context("invalid node configuration")?;
+        if let Some(base) = overrides.config.as_deref().and_then(Path::parent) {
+            config.resolve_relative_to(base);
+        }
+        config.check()?;
+        Ok(config)
+    }
+
+    fn resolve_relative_to(&mut self, base: &Path) {
+        for path in [
+            &mut self.roster,
+            &mut self.member_key,
+            &mut self.node_key,
+            &mut self.data_dir,
+        ] {
+            if path.is_relative() {
+                *path = base.join(&*path);
+            }
+        }
+    }
+
+    fn check(&self) -> Result<()> {
+        if self.sync_interval_secs == 0 {
+            bail!("sync_interval_secs must be at least 1");
+        }
+        let floor = vigia_protocol::codec::MAX_ENTRY_BYTES;
+        if self.max_message_bytes < floor {
+            bail!("max_message_bytes must be at least {floor} so that any valid entry fits");
+        }
+        Ok(())
+    }
+
+    /// Interval between heads exchanges.
+    pub fn sync_interval(&self) -> Duration {
+        Duration::from_secs(self.sync_interval_secs)
+    }
+
+    /// The store file.
+    pub fn store_path(&self) -> PathBuf {
+        self.data_dir.join("vigia.redb")
+    }
+}
+
+/// Flag paths are relative to the working directory, unlike paths in the file, so they are
+/// made absolute before the file's directory is applied.
+fn path_text(path: &Option<PathBuf>) -> Option<String> {
+    let path = path.as_ref()?;
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+    Some(absolute.display().to_string())
+}

@@ -1,0 +1,246 @@
+//! The ledger: decides what to do with each entry and applies feeds to the store.
+//!
+//! It is the only writer. It owns the in-memory copy of the heads, the buffer of entries
+//! that arrived early, and the member's signing key. Callers hand it raw entry bytes from
+//! any source and get back, per entry, where it went; everything applied in one call is
+//! committed in one transaction.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use ed25519_dalek::SigningKey;
+use vigia_protocol::entry::Head;
+use vigia_protocol::validate::{ChainPosition, Fork, ValidationError, VerifiedEntry};
+use vigia_protocol::validate::{check_chain, verify_entry};
+use vigia_protocol::{Body, Entry, Hash, MemberCode, Roster};
+
+use crate::pending::Pending;
+use crate::store::{Batch, Store};
+
+/// Where one received entry went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    /// Appended to its feed.
+    Applied,
+    /// Already held.
+    Duplicate,
+    /// Waiting for earlier entries of its feed.
+    Buffered {
+        /// Its author.
+        author: MemberCode,
+        /// Its sequence number.
+        seq: u64,
+    },
+    /// Conflicts with the feed held: kept as evidence.
+    Fork(Fork),
+    /// Invalid on its own: the sender is at fault.
+    Rejected(ValidationError),
+}
+
+/// What one call to [`Ledger::ingest`] did.
+#[derive(Debug, Default)]
+pub struct Ingested {
+    /// One placement per input, in input order.
+    pub placements: Vec<Placement>,
+    /// Every entry appended, including earlier arrivals released from the buffer, in the
+    /// order applied.
+    pub applied: Vec<VerifiedEntry>,
+    /// Feeds with a gap: author → first missing sequence number.
+    pub gaps: BTreeMap<MemberCode, u64>,
+    /// Forks seen for the first time.
+    pub new_forks: Vec<Fork>,
+}
+
+/// Why the node cannot publish.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PublishError {
+    /// The body breaks a protocol rule.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+}
+
+/// The single writer of a node's store.
+pub struct Ledger {
+    store: Store,
+    roster: Arc<Roster>,
+    heads: BTreeMap<MemberCode, Head>,
+    pending: Pending,
+    member: MemberCode,
+    key: SigningKey,
+}
+
+impl Ledger {
+    /// Opens the ledger over a store, for the member whose key is given.
+    pub fn new(
+        store: Store,
+        roster: Arc<Roster>,
+        member: MemberCode,
+        key: SigningKey,
+    ) -> Result<Self> {
+        let listed = roster
+            .member(member)
+            .with_context(|| format!("{member} is not in the roster"))?;
+        if listed.signing_key.0 != key.verifying_key().to_bytes() {
+            bail!("the signing key does not match the roster's key for {member}");
+        }
+        let heads = store.heads()?;
+        Ok(Self {
+            store,
+            roster,
+            heads,
+            pending: Pending::default(),
+            member,
+            key,
+        })
+    }
+
+    /// The head of every feed held.
+    pub fn heads(&self) -> &BTreeMap<MemberCode, Head> {
+        &self.heads
+    }
+
+    /// Number of entries waiting for a gap to fill.
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Validates and places received entries; everything applied is committed at once.
+    pub fn ingest(&mut self, items: &[Vec<u8>], now_ms: u64) -> Result<Ingested> {
+        let mut result = Ingested::default();
+        let mut heads = self.heads.clone();
+        let mut batch = self.store.batch()?;
+        for bytes in items {
+            let placement = match verify_entry(&self.roster, bytes) {
+                Ok(entry) => self.place(&mut batch, &mut heads, entry, now_ms, &mut result)?,
+                Err(error) => Placement::Rejected(error),
+            };
+            result.placements.push(placement);
+        }
+        if !result.applied.is_empty() || !result.new_forks.is_empty() {
+            batch.commit()?;
+            self.heads = heads;
+        }
+        Ok(result)
+    }
+
+    /// Signs `body` as the next entry of this member's feed and applies it.
+    ///
+    /// The caller must know that this node's head of its own feed is the network's (see
+    /// `node::Readiness`), or it would reuse a sequence number.
+    pub fn publish(
+        &mut self,
+        body: Body,
+        now_ms: u64,
+    ) -> Result<Result<VerifiedEntry, PublishError>> {
+        let head = self.heads.get(&self.member).copied();
+        let (seq, prev) = head.map_or((1, Hash::ZERO), |head| (head.seq + 1, head.hash));
+        let entry = Entry {
+            network: self.roster.id(),
+            author: self.member,
+            seq,
+            prev,
+            issued_at_ms: now_ms,
+            body,
+        };
+        let bytes = entry.sign(&self.key)?.to_bytes()?;
+        let verified = match verify_entry(&self.roster, &bytes) {
+            Ok(verified) => verified,
+            Err(error) => return Ok(Err(error.into())),
+        };
+        let mut batch = self.store.batch()?;
+        batch.append(&verified, now_ms)?;
+        batch.commit()?;
+        self.heads.insert(self.member, verified.as_head());
+        Ok(Ok(verified))
+    }
+
+    fn place(
+        &mut self,
+        batch: &mut Batch,
+        heads: &mut BTreeMap<MemberCode, Head>,
+        entry: VerifiedEntry,
+        now_ms: u64,
+        result: &mut Ingested,
+    ) -> Result<Placement> {
+        let author = entry.signed.entry.author;
+        let seq = entry.signed.entry.seq;
+        let head = heads.get(&author).copied();
+        let stored = match head {
+            Some(head) if seq <= head.seq => batch.hash_at(author, seq)?,
+            _ => None,
+        };
+        let position = check_chain(head, &entry, |_| stored);
+        match position {
+            Ok(ChainPosition::Next) => {
+                self.append(batch, heads, entry, now_ms, result)?;
+                self.release_waiting(batch, heads, author, now_ms, result)?;
+                Ok(Placement::Applied)
+            }
+            Ok(ChainPosition::Duplicate) => Ok(Placement::Duplicate),
+            Ok(ChainPosition::Ahead { missing_from }) => {
+                self.pending.insert(entry);
+                result.gaps.insert(author, missing_from);
+                Ok(Placement::Buffered { author, seq })
+            }
+            Err(fork) => {
+                if batch.record_fork(&fork, &entry)? {
+                    tracing::warn!(member = %author, seq, err = %fork, "fork kept as evidence");
+                    result.new_forks.push(fork.clone());
+                }
+                Ok(Placement::Fork(fork))
+            }
+        }
+    }
+
+    fn append(
+        &mut self,
+        batch: &mut Batch,
+        heads: &mut BTreeMap<MemberCode, Head>,
+        entry: VerifiedEntry,
+        now_ms: u64,
+        result: &mut Ingested,
+    ) -> Result<()> {
+        batch.append(&entry, now_ms)?;
+        heads.insert(entry.signed.entry.author, entry.as_head());
+        result.applied.push(entry);
+        Ok(())
+    }
+
+    /// After `author`'s feed grew, applies the buffered entries that now follow it.
+    fn release_waiting(
+        &mut self,
+        batch: &mut Batch,
+        heads: &mut BTreeMap<MemberCode, Head>,
+        author: MemberCode,
+        now_ms: u64,
+        result: &mut Ingested,
+    ) -> Result<()> {
+        loop {
+            let Some(head) = heads.get(&author).copied() else {
+                return Ok(());
+            };
+            self.pending.discard_through(author, head.seq);
+            let Some(entry) = self.pending.take(author, head.seq + 1) else {
+                if self.pending.holds_any_of(author) {
+                    result.gaps.insert(author, head.seq + 1);
+                } else {
+                    result.gaps.remove(&author);
+                }
+                return Ok(());
+            };
+            match check_chain(Some(head), &entry, |_| None) {
+                Ok(ChainPosition::Next) => self.append(batch, heads, entry, now_ms, result)?,
+                Ok(_) => return Ok(()),
+                Err(fork) => {
+                    if batch.record_fork(&fork, &entry)? {
+                        tracing::warn!(member = %author, seq = fork.seq, err = %fork, "fork kept as evidence");
+                        result.new_forks.push(fork);
+                    }
+                    return Ok(());
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! The composed libp2p behaviour of a node.
+//!
+//! Order matters: the allow-list and connection limits come first so that a connection
+//! they deny never reaches the protocols. The allow-list acts after the encryption
+//! handshake, so a host firewall remains the first line against strangers.
+
+use std::time::Duration;
+
+use libp2p::gossipsub::{self, MessageAuthenticity, ValidationMode};
+use libp2p::identity::Keypair;
+use libp2p::request_response::{self, ProtocolSupport};
+use libp2p::swarm::NetworkBehaviour;
+use libp2p::{StreamProtocol, allow_block_list, connection_limits, identify, ping};
+use sha2::{Digest, Sha256};
+
+use super::RosterPeers;
+use super::sync_codec::SyncCodec;
+
+/// Ping every few seconds; two missed answers in a row close the connection, which the
+/// redialer then replaces.
+pub const PING_INTERVAL: Duration = Duration::from_secs(5);
+/// How long one ping may take.
+pub const PING_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a sync request may take before it is abandoned and retried elsewhere.
+pub const SYNC_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Sync streams open at once per connection: one per feed being fetched is plenty.
+pub const MAX_SYNC_STREAMS: usize = 64;
+/// At most two connections per peer: one each way while both dial at once.
+pub const MAX_CONNECTIONS_PER_PEER: u32 = 2;
+/// Handshakes in progress from unknown senders; bounds the cost of a connection flood.
+pub const MAX_PENDING_INCOMING: u32 = 64;
+
+/// Settings the behaviour takes from the node configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Largest gossip message, both ways.
+    pub max_message_bytes: usize,
+    /// Gossip heartbeat.
+    pub heartbeat: Duration,
+}
+
+/// Everything the swarm runs. (The derive generates `BehaviourEvent`, whose variants mirror
+/// these fields.)
+#[allow(missing_docs)]
+mod composed {
+    use super::*;
+
+    #[derive(NetworkBehaviour)]
+    pub struct Behaviour {
+        /// Refuses peers the roster does not name.
+        pub allowed: allow_block_list::Behaviour<allow_block_list::AllowedPeers>,
+        /// Bounds connection counts.
+        pub limits: connection_limits::Behaviour,
+        /// Tells peers our version and listen addresses.
+        pub identify: identify::Behaviour,
+        /// Detects dead connections.
+        pub ping: ping::Behaviour,
+        /// Pushes new entries.
+        pub gossipsub: gossipsub::Behaviour,
+        /// Pulls missing entries.
+        pub sync: request_response::Behaviour<SyncCodec>,
+    }
+}
+
+pub use composed::{Behaviour, BehaviourEvent};
+
+impl Behaviour {
+    /// Builds the behaviour for a node with identity `key` in the given roster.
+    pub fn new(
+        key: &Keypair,
+        roster: &RosterPeers,
+        settings: &Settings,
+    ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let mut allowed = allow_block_list::Behaviour::default();
+        for peer in roster.peers.keys() {
+            allowed.allow_peer(*peer);
+        }
+        let node_count = u32::try_from(roster.peers.len()).unwrap_or(u32::MAX);
+        let limits = connection_limits::Behaviour::new(
+            connection_limits::ConnectionLimits::default()
+                .with_max_pending_incoming(Some(MAX_PENDING_INCOMING))
+                .with_max_established_per_peer(Some(MAX_CONNECTIONS_PER_PEER))
+                .with_max_established(Some(
+                    node_count.saturating_mul(MAX_CONNECTIONS_PER_PEER) + 8,
+                )),
+        );
+        let identify = identify::Behaviour::new(
+            identify::Config::new("/vigia/id/1".into(), key.public())
+                .with_agent_version(format!("vigia-node/{}", env!("CARGO_PKG_VERSION"))),
+        );
+        let ping = ping::Behaviour::new(
+            ping::Config::new()
+                .with_interval(PING_INTERVAL)
+                .with_timeout(PING_TIMEOUT),
+        );
+        let sync = request_response::Behaviour::with_codec(
+            SyncCodec,
+            [(
+                StreamProtocol::new(vigia_protocol::sync::PROTOCOL_NAME),
+                ProtocolSupport::Full,
+            )],
+            request_response::Config::default()
+                .with_request_timeout(SYNC_REQUEST_TIMEOUT)
+                .with_max_concurrent_streams(MAX_SYNC_STREAMS),
+        );
+        Ok(Self {
+            allowed,
+            limits,
+            identify,
+            ping,
+            gossipsub: gossip(settings)?,
+            sync,
+        })
+    }
+}
+
+/// Gossip carries entries that hold their author's signature, so messages are published
+/// unsigned and anonymous, and a message's id is the entry hash: the same entry arriving by
+/// two paths is one message, and two different entries never share an id.
+fn gossip(
+    settings: &Settings,
+) -> Result<gossipsub::Behaviour, Box<dyn std::error::Error + Send + Sync>> {
+    let config = gossipsub::ConfigBuilder::default()
+        .validation_mode(ValidationMode::Anonymous)
+        .validate_messages()
+        .max_transmit_size(settings.max_message_bytes)
+        .heartbeat_interval(settings.heartbeat)
+        .message_id_fn(|message| {
+            let id = vigia_protocol::entry::hash_of_wire_bytes(&message.data)
+                .map(|hash| hash.0)
+                .unwrap_or_else(|| Sha256::digest(&message.data).into());
+            gossipsub::MessageId::from(id.to_vec())
+        })
+        .build()?;
+    Ok(gossipsub::Behaviour::new(
+        MessageAuthenticity::Anonymous,
+        config,
+    )?)
+}

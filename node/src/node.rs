@@ -1,0 +1,1076 @@
+//! The node: its shared state, the handle callers use, and the network event loop.
+//!
+//! Flow: the swarm hands gossip messages and sync pages to the loop, which queues them as
+//! one ingest job at a time on a blocking thread (the [`Ledger`] is synchronous); when the
+//! job is done the loop reports gossip verdicts, announces what was applied, and plans the
+//! next range fetches from the heads peers announced. Publishing goes the other way: the
+//! handle signs and applies through the ledger, then asks the loop to gossip the entry.
+//!
+//! A node publishes only once it knows its own feed's head is the network's (see
+//! [`NodeHandle::publish`]): after a wipe or a restore from an old backup it would
+//! otherwise reuse sequence numbers, which peers would rightly report as a fork.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, anyhow};
+use ed25519_dalek::SigningKey;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use libp2p::core::transport::ListenerId;
+use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageId, PublishError};
+use libp2p::identity::Keypair;
+use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::{ListenError, SwarmEvent};
+use libp2p::{Multiaddr, PeerId, Swarm, ping};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use vigia_protocol::entry::Head;
+use vigia_protocol::sync::{MAX_PAGE_BYTES, MAX_PAGE_ENTRIES, Request, Response, Status};
+use vigia_protocol::validate::Fork;
+use vigia_protocol::{Body, EntryRef, MemberCode, Roster};
+
+use crate::config::NodeConfig;
+use crate::ledger::{Ingested, Ledger, Placement, PublishError as LedgerPublishError};
+use crate::network::behaviour::{BehaviourEvent, Settings};
+use crate::network::redial::Redial;
+use crate::network::{Behaviour, RosterPeers, build_swarm};
+use crate::store::Store;
+use crate::sync_plan::SyncPlan;
+
+/// Commands waiting for the event loop; publishers wait when it is full.
+const COMMAND_QUEUE: usize = 256;
+/// Events kept for slow subscribers; one that falls further behind misses events (and is
+/// told so by the channel) rather than slowing the node.
+const EVENT_QUEUE: usize = 4_096;
+/// Gossip entries waiting for the ledger; beyond this they are dropped unjudged and sync
+/// fetches them later.
+const MAX_QUEUED_GOSSIP: usize = 8_192;
+/// Range requests served at once; more are refused with "busy" and asked elsewhere.
+const MAX_CONCURRENT_SERVES: usize = 32;
+/// Peers whose refusal is remembered so it is logged once.
+const MAX_REFUSED_REMEMBERED: usize = 1_024;
+/// Longest wait for peers to acknowledge a shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+/// How often dial schedules are checked.
+const REDIAL_TICK: Duration = Duration::from_millis(250);
+
+/// What a node needs to start, already loaded and checked.
+pub struct NodeSetup {
+    /// The verified roster.
+    pub roster: Roster,
+    /// The member this node serves.
+    pub member: MemberCode,
+    /// The member's signing key.
+    pub signing_key: SigningKey,
+    /// The node's libp2p identity.
+    pub identity: Keypair,
+    /// The store file.
+    pub store_path: PathBuf,
+    /// Listen addresses; empty means the roster's addresses for this node.
+    pub listen: Vec<Multiaddr>,
+    /// Interval between heads exchanges.
+    pub sync_interval: Duration,
+    /// Largest gossip message.
+    pub max_message_bytes: usize,
+}
+
+impl NodeSetup {
+    /// Loads the roster and keys a configuration names.
+    pub fn from_config(config: &NodeConfig) -> Result<Self> {
+        let roster_text = std::fs::read_to_string(&config.roster)
+            .with_context(|| format!("cannot read roster {}", config.roster.display()))?;
+        let roster = Roster::from_toml(&roster_text)
+            .with_context(|| format!("roster {} is not usable", config.roster.display()))?;
+        let listen = config
+            .listen
+            .iter()
+            .map(|address| {
+                address
+                    .parse()
+                    .with_context(|| format!("bad listen address {address:?}"))
+            })
+            .collect::<Result<_>>()?;
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!("cannot create data directory {}", config.data_dir.display())
+        })?;
+        Ok(Self {
+            roster,
+            member: config.member,
+            signing_key: crate::keys::read_signing_key(&config.member_key)?,
+            identity: crate::keys::read_node_identity(&config.node_key)?,
+            store_path: config.store_path(),
+            listen,
+            sync_interval: config.sync_interval(),
+            max_message_bytes: config.max_message_bytes,
+        })
+    }
+}
+
+/// Something that happened on the node, for subscribers.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum NodeEvent {
+    /// An entry was applied (received or published here).
+    Applied(EntryRef),
+    /// A fork was found and kept as evidence.
+    Fork(Fork),
+    /// The first connection to a roster node opened.
+    PeerConnected {
+        /// Its member.
+        member: MemberCode,
+        /// Its peer id.
+        peer: PeerId,
+    },
+    /// The last connection to a roster node closed.
+    PeerLost {
+        /// Its member.
+        member: MemberCode,
+        /// Its peer id.
+        peer: PeerId,
+    },
+    /// A peer sent an invalid entry.
+    Rejected {
+        /// The sender.
+        peer: PeerId,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Why publishing failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PublishFailure {
+    /// The node has not yet confirmed its own feed's head with a peer.
+    #[error("this node has not yet confirmed its own feed with any peer; retry when connected")]
+    NotReady,
+    /// The body breaks a protocol rule.
+    #[error(transparent)]
+    Invalid(#[from] LedgerPublishError),
+    /// Storage or the node itself failed.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// One roster node as this node sees it.
+#[derive(Debug, Clone)]
+pub struct PeerStatus {
+    /// Its member.
+    pub member: MemberCode,
+    /// Its peer id.
+    pub peer: PeerId,
+    /// Whether a connection is open.
+    pub connected: bool,
+}
+
+/// A snapshot of the node's network state.
+#[derive(Debug, Clone)]
+pub struct NetworkStatus {
+    /// Whether the node may publish.
+    pub ready: bool,
+    /// Heads held.
+    pub heads: BTreeMap<MemberCode, Head>,
+    /// Every other roster node.
+    pub peers: Vec<PeerStatus>,
+    /// Entries waiting for a gap to fill.
+    pub pending: usize,
+}
+
+enum Command {
+    Gossip(Vec<u8>, Head),
+    Status(oneshot::Sender<NetworkStatus>),
+    Shutdown,
+    #[cfg(feature = "testing")]
+    RawGossip(Vec<u8>),
+}
+
+struct Shared {
+    ledger: Mutex<Ledger>,
+    store: Store,
+    roster: Arc<Roster>,
+    member: MemberCode,
+    peer_id: PeerId,
+    events: broadcast::Sender<NodeEvent>,
+    ready: watch::Receiver<bool>,
+    listening: watch::Receiver<Vec<Multiaddr>>,
+}
+
+/// A handle to a running node; cheap to clone.
+#[derive(Clone)]
+pub struct NodeHandle {
+    shared: Arc<Shared>,
+    commands: mpsc::Sender<Command>,
+}
+
+/// A running node: its handle and its event loop task.
+pub struct Node {
+    handle: NodeHandle,
+    task: JoinHandle<()>,
+}
+
+fn now_ms() -> u64 {
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl Node {
+    /// Opens the store, starts listening and dialing, and runs the event loop.
+    pub async fn start(setup: NodeSetup) -> Result<Node> {
+        let roster = Arc::new(setup.roster);
+        let peer_id = setup.identity.public().to_peer_id();
+        let roster_peers = RosterPeers::from_roster(&roster, peer_id)?;
+        let store_path = setup.store_path.clone();
+        let store = tokio::task::spawn_blocking(move || Store::open(&store_path)).await??;
+        let ledger = Ledger::new(
+            store.clone(),
+            roster.clone(),
+            setup.member,
+            setup.signing_key,
+        )?;
+        let heads = ledger.heads().clone();
+        let settings = Settings {
+            max_message_bytes: setup.max_message_bytes,
+            heartbeat: Duration::from_millis(700),
+        };
+        let mut swarm = build_swarm(setup.identity, &roster_peers, &settings)?;
+        let topic = IdentTopic::new(format!("/vigia/{}/entries/1", roster.id()));
+        swarm
+            .behaviour_mut()
+            .gossipsub
+            .subscribe(&topic)
+            .context("cannot subscribe to gossip")?;
+        let listen = if setup.listen.is_empty() {
+            roster_peers.own_addresses.clone()
+        } else {
+            setup.listen
+        };
+        if listen.is_empty() {
+            return Err(anyhow!(
+                "no listen address: the roster lists none for {peer_id} and none is configured"
+            ));
+        }
+        let mut listeners = Vec::new();
+        for address in &listen {
+            listeners.push(listen_with_retry(&mut swarm, address).await?);
+        }
+        let (commands_tx, commands_rx) = mpsc::channel(COMMAND_QUEUE);
+        let (events, _) = broadcast::channel(EVENT_QUEUE);
+        let alone = roster_peers.peers.is_empty();
+        let (ready_tx, ready_rx) = watch::channel(alone);
+        let (listening_tx, listening_rx) = watch::channel(Vec::new());
+        let shared = Arc::new(Shared {
+            ledger: Mutex::new(ledger),
+            store,
+            roster,
+            member: setup.member,
+            peer_id,
+            events,
+            ready: ready_rx,
+            listening: listening_rx,
+        });
+        let redial = Redial::new(
+            roster_peers
+                .peers
+                .iter()
+                .map(|(peer, (_, addresses))| (*peer, addresses.clone())),
+            Instant::now(),
+        );
+        tracing::info!(member = %setup.member, peer = %peer_id, network = %shared.roster.network(), "node starting");
+        let event_loop = EventLoop {
+            swarm,
+            topic,
+            shared: shared.clone(),
+            roster_peers,
+            redial,
+            plan: SyncPlan::default(),
+            heads,
+            commands: commands_rx,
+            ready: ready_tx,
+            listening: listening_tx,
+            ingest: None,
+            queued: Job::default(),
+            serving: FuturesUnordered::new(),
+            refused: HashSet::new(),
+            range_requests: BTreeMap::new(),
+            sync_interval: setup.sync_interval,
+            max_message_bytes: setup.max_message_bytes,
+            listeners,
+        };
+        let task = tokio::spawn(event_loop.run());
+        Ok(Node {
+            handle: NodeHandle {
+                shared,
+                commands: commands_tx,
+            },
+            task,
+        })
+    }
+
+    /// Stops the node abruptly, as a crash would: no orderly goodbye to peers. The store
+    /// stays consistent because every write is one transaction.
+    pub async fn abort(self) {
+        self.task.abort();
+        // Cancellation drops the loop's state (swarm, sockets, store) once it is awaited.
+        let _ = self.task.await;
+    }
+
+    /// A handle for callers.
+    pub fn handle(&self) -> NodeHandle {
+        self.handle.clone()
+    }
+
+    /// Stops the event loop after the current ingest job, and waits for it.
+    pub async fn shutdown(self) -> Result<()> {
+        // A closed queue means the loop already stopped, which is what we want.
+        let _ = self.handle.commands.send(Command::Shutdown).await;
+        self.task.await.context("node event loop panicked")
+    }
+}
+
+/// How long to keep trying a listen address that is still held, as it is for a moment when
+/// a node restarts right after its previous instance (the old sockets drain asynchronously).
+const LISTEN_RETRY_FOR: Duration = Duration::from_secs(5);
+
+async fn listen_with_retry(
+    swarm: &mut Swarm<Behaviour>,
+    address: &Multiaddr,
+) -> Result<ListenerId> {
+    let started = Instant::now();
+    loop {
+        match swarm.listen_on(address.clone()) {
+            Ok(id) => return Ok(id),
+            Err(err) if started.elapsed() < LISTEN_RETRY_FOR => {
+                tracing::debug!(%address, %err, "listen address busy; retrying");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(err) => return Err(err).with_context(|| format!("cannot listen on {address}")),
+        }
+    }
+}
+
+impl NodeHandle {
+    /// This node's member.
+    pub fn member(&self) -> MemberCode {
+        self.shared.member
+    }
+
+    /// This node's peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.shared.peer_id
+    }
+
+    /// The roster.
+    pub fn roster(&self) -> &Roster {
+        &self.shared.roster
+    }
+
+    /// The store, for queries.
+    pub fn store(&self) -> &Store {
+        &self.shared.store
+    }
+
+    /// Addresses the node listens on (empty until the first one is bound).
+    pub fn listening(&self) -> Vec<Multiaddr> {
+        self.shared.listening.borrow().clone()
+    }
+
+    /// Events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
+        self.shared.events.subscribe()
+    }
+
+    /// Whether the node may publish.
+    pub fn is_ready(&self) -> bool {
+        *self.shared.ready.borrow()
+    }
+
+    /// Waits until the node may publish.
+    pub async fn wait_ready(&self) -> Result<()> {
+        let mut ready = self.shared.ready.clone();
+        ready
+            .wait_for(|ready| *ready)
+            .await
+            .map(|_| ())
+            .map_err(|_| anyhow!("node stopped"))
+    }
+
+    /// Heads of every feed held.
+    pub fn heads(&self) -> Result<BTreeMap<MemberCode, Head>> {
+        self.shared.store.heads()
+    }
+
+    /// The node's view of the network.
+    pub async fn status(&self) -> Result<NetworkStatus> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Status(reply))
+            .await
+            .map_err(|_| anyhow!("node stopped"))?;
+        answer.await.map_err(|_| anyhow!("node stopped"))
+    }
+
+    /// Signs `body` as this member's next entry, stores it and gossips it.
+    pub async fn publish(&self, body: Body) -> Result<EntryRef, PublishFailure> {
+        if !self.is_ready() {
+            return Err(PublishFailure::NotReady);
+        }
+        let shared = self.shared.clone();
+        let entry = tokio::task::spawn_blocking(move || {
+            let mut ledger = shared
+                .ledger
+                .lock()
+                .map_err(|_| anyhow!("ledger lock poisoned"))?;
+            ledger.publish(body, now_ms())
+        })
+        .await
+        .context("publish task failed")??
+        .map_err(PublishFailure::Invalid)?;
+        let reference = entry.reference();
+        let _ = self.shared.events.send(NodeEvent::Applied(reference));
+        tracing::debug!(member = %reference.author, seq = reference.seq, "entry published");
+        let head = entry.as_head();
+        self.commands
+            .send(Command::Gossip(entry.bytes, head))
+            .await
+            .map_err(|_| anyhow!("node stopped after storing the entry; sync will deliver it"))?;
+        Ok(reference)
+    }
+
+    /// Puts raw bytes on the gossip topic without any check, as a misbehaving node would.
+    #[cfg(feature = "testing")]
+    pub async fn gossip_raw(&self, bytes: Vec<u8>) -> Result<()> {
+        self.commands
+            .send(Command::RawGossip(bytes))
+            .await
+            .map_err(|_| anyhow!("node stopped"))
+    }
+}
+
+/// Where a queued entry came from, so its verdict goes back to the right place.
+#[derive(Debug)]
+enum Origin {
+    Gossip { id: MessageId, peer: PeerId },
+    Sync { peer: PeerId },
+}
+
+/// Entries handed to the ledger in one transaction.
+#[derive(Debug, Default)]
+struct Job {
+    items: Vec<Vec<u8>>,
+    origins: Vec<Origin>,
+    /// Range answers in this job: (peer, author).
+    pages: Vec<(PeerId, MemberCode)>,
+}
+
+struct IngestDone {
+    origins: Vec<Origin>,
+    pages: Vec<(PeerId, MemberCode)>,
+    result: Result<Ingested>,
+}
+
+type Serving = JoinHandle<(ResponseChannel<Response>, Response)>;
+
+struct EventLoop {
+    swarm: Swarm<Behaviour>,
+    topic: IdentTopic,
+    shared: Arc<Shared>,
+    roster_peers: RosterPeers,
+    redial: Redial,
+    plan: SyncPlan,
+    /// The loop's copy of the heads, so it never waits on the ledger lock.
+    heads: BTreeMap<MemberCode, Head>,
+    commands: mpsc::Receiver<Command>,
+    ready: watch::Sender<bool>,
+    listening: watch::Sender<Vec<Multiaddr>>,
+    ingest: Option<JoinHandle<IngestDone>>,
+    queued: Job,
+    serving: FuturesUnordered<Serving>,
+    refused: HashSet<PeerId>,
+    range_requests: BTreeMap<OutboundRequestId, (PeerId, MemberCode)>,
+    sync_interval: Duration,
+    max_message_bytes: usize,
+    listeners: Vec<ListenerId>,
+}
+
+async fn next_ingest(ingest: &mut Option<JoinHandle<IngestDone>>) -> IngestDone {
+    match ingest.as_mut() {
+        Some(task) => {
+            let done = task.await.unwrap_or_else(|err| IngestDone {
+                origins: Vec::new(),
+                pages: Vec::new(),
+                result: Err(anyhow!("ingest task failed: {err}")),
+            });
+            *ingest = None;
+            done
+        }
+        None => std::future::pending().await,
+    }
+}
+
+async fn next_served(
+    serving: &mut FuturesUnordered<Serving>,
+) -> Option<(ResponseChannel<Response>, Response)> {
+    if serving.is_empty() {
+        return std::future::pending().await;
+    }
+    serving.next().await.and_then(Result::ok)
+}
+
+impl EventLoop {
+    async fn run(mut self) {
+        let mut redial_tick = tokio::time::interval(REDIAL_TICK);
+        let mut sync_tick = tokio::time::interval(self.sync_interval);
+        sync_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                command = self.commands.recv() => match command {
+                    Some(Command::Shutdown) | None => break,
+                    Some(command) => self.on_command(command),
+                },
+                done = next_ingest(&mut self.ingest) => self.on_ingested(done),
+                served = next_served(&mut self.serving) => {
+                    if let Some((channel, response)) = served {
+                        // The requester may have gone; nothing to do then.
+                        let _ = self.swarm.behaviour_mut().sync.send_response(channel, response);
+                    }
+                }
+                _ = redial_tick.tick() => self.redial_due(),
+                _ = sync_tick.tick() => self.exchange_heads_with_all(),
+            }
+        }
+        if let Some(task) = self.ingest.take() {
+            // Let the running transaction finish so its verdicts are not lost mid-write.
+            let _ = task.await;
+        }
+        self.close_network().await;
+        tracing::info!(member = %self.shared.member, "node stopped");
+    }
+
+    /// Says goodbye to peers and releases the listening sockets before returning, so a node
+    /// started right after on the same ports can bind them.
+    async fn close_network(&mut self) {
+        let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+        for peer in peers {
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+        let mut open = self.listeners.len();
+        for listener in self.listeners.drain(..) {
+            self.swarm.remove_listener(listener);
+        }
+        let deadline = tokio::time::sleep(SHUTDOWN_GRACE);
+        tokio::pin!(deadline);
+        while open > 0 || self.swarm.connected_peers().next().is_some() {
+            tokio::select! {
+                event = self.swarm.select_next_some() => {
+                    if let SwarmEvent::ListenerClosed { .. } = event {
+                        open = open.saturating_sub(1);
+                    }
+                }
+                _ = &mut deadline => break,
+            }
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Gossip(bytes, head) => {
+                self.heads.insert(self.shared.member, head);
+                self.publish_gossip(bytes);
+            }
+            Command::Status(reply) => {
+                let _ = reply.send(self.status());
+            }
+            Command::Shutdown => {}
+            #[cfg(feature = "testing")]
+            Command::RawGossip(bytes) => self.publish_gossip(bytes),
+        }
+    }
+
+    fn publish_gossip(&mut self, bytes: Vec<u8>) {
+        let topic = self.topic.clone();
+        match self.swarm.behaviour_mut().gossipsub.publish(topic, bytes) {
+            Ok(_) => {}
+            // Stored already: sync delivers it when peers appear.
+            Err(PublishError::NoPeersSubscribedToTopic | PublishError::Duplicate) => {
+                tracing::debug!("entry stored but not gossiped now; sync will deliver it");
+            }
+            Err(err) => tracing::warn!(%err, "cannot gossip entry; sync will deliver it"),
+        }
+    }
+
+    fn status(&self) -> NetworkStatus {
+        let mut peers: Vec<PeerStatus> = self
+            .roster_peers
+            .peers
+            .iter()
+            .map(|(peer, (member, _))| PeerStatus {
+                member: *member,
+                peer: *peer,
+                connected: self.redial.is_connected(peer),
+            })
+            .collect();
+        peers.sort_by_key(|status| status.member);
+        let pending = self
+            .shared
+            .ledger
+            .try_lock()
+            .map(|ledger| ledger.pending_len())
+            .unwrap_or(0);
+        NetworkStatus {
+            ready: *self.ready.borrow(),
+            heads: self.heads.clone(),
+            peers,
+            pending,
+        }
+    }
+
+    fn own_status(&self) -> Status {
+        Status {
+            network: self.shared.roster.id(),
+            heads: self
+                .heads
+                .iter()
+                .map(|(member, head)| (*member, *head))
+                .collect(),
+            now_ms: now_ms(),
+            max_message_bytes: u32::try_from(self.max_message_bytes).unwrap_or(u32::MAX),
+        }
+    }
+
+    fn member_of(&self, peer: &PeerId) -> Option<MemberCode> {
+        self.roster_peers.member_of(peer)
+    }
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                tracing::info!(%address, "listening");
+                self.listening.send_modify(|list| list.push(address));
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                num_established,
+                ..
+            } => {
+                self.redial.connected(&peer_id);
+                if num_established.get() == 1
+                    && let Some(member) = self.member_of(&peer_id)
+                {
+                    tracing::info!(%member, peer = %peer_id, "peer connected");
+                    let event = NodeEvent::PeerConnected {
+                        member,
+                        peer: peer_id,
+                    };
+                    let _ = self.shared.events.send(event);
+                }
+                // Every new connection compares heads: the peer may have been wiped or
+                // restarted, and nothing learned before is trusted.
+                self.exchange_heads(peer_id);
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established,
+                cause,
+                ..
+            } => {
+                self.redial
+                    .closed(&peer_id, num_established, Instant::now());
+                if num_established == 0 {
+                    self.plan.peer_gone(&peer_id);
+                    self.range_requests.retain(|_, (peer, _)| *peer != peer_id);
+                    if let Some(member) = self.member_of(&peer_id) {
+                        let cause = cause.map(|cause| cause.to_string()).unwrap_or_default();
+                        tracing::info!(%member, peer = %peer_id, %cause, "peer lost");
+                        let _ = self.shared.events.send(NodeEvent::PeerLost {
+                            member,
+                            peer: peer_id,
+                        });
+                    }
+                    self.schedule_fetches();
+                }
+            }
+            SwarmEvent::IncomingConnectionError {
+                error,
+                peer_id,
+                send_back_addr,
+                ..
+            } => {
+                self.on_incoming_error(error, peer_id, send_back_addr);
+            }
+            SwarmEvent::OutgoingConnectionError {
+                peer_id: Some(peer),
+                error,
+                ..
+            } => {
+                tracing::debug!(peer = %peer, err = %error, "dial failed");
+                self.redial.failed(&peer, Instant::now());
+            }
+            SwarmEvent::Behaviour(event) => self.on_behaviour_event(event),
+            _ => {}
+        }
+    }
+
+    fn on_incoming_error(&mut self, error: ListenError, peer: Option<PeerId>, from: Multiaddr) {
+        match (error, peer) {
+            (ListenError::Denied { cause }, Some(peer)) if self.member_of(&peer).is_none() => {
+                if self.refused.len() < MAX_REFUSED_REMEMBERED && self.refused.insert(peer) {
+                    tracing::warn!(peer = %peer, address = %from, %cause, "refused a peer not in the roster");
+                }
+            }
+            (error, peer) => {
+                let peer = peer.map(|peer| peer.to_string()).unwrap_or_default();
+                tracing::debug!(%peer, address = %from, err = %error, "incoming connection failed");
+            }
+        }
+    }
+
+    fn on_behaviour_event(&mut self, event: BehaviourEvent) {
+        match event {
+            BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            }) => {
+                self.queue_gossip(propagation_source, message_id, message.data);
+            }
+            BehaviourEvent::Ping(ping::Event {
+                peer,
+                connection,
+                result: Err(err),
+                ..
+            }) => {
+                tracing::warn!(peer = %peer, %err, "ping failed; closing the connection");
+                self.swarm.close_connection(connection);
+            }
+            BehaviourEvent::Sync(event) => self.on_sync_event(event),
+            _ => {}
+        }
+    }
+
+    fn queue_gossip(&mut self, peer: PeerId, id: MessageId, data: Vec<u8>) {
+        if self.queued.items.len() >= MAX_QUEUED_GOSSIP {
+            tracing::warn!(peer = %peer, "ingest queue full; dropping a gossip entry for sync to fetch");
+            self.swarm
+                .behaviour_mut()
+                .gossipsub
+                .report_message_validation_result(&id, &peer, MessageAcceptance::Ignore);
+            return;
+        }
+        self.queued.items.push(data);
+        self.queued.origins.push(Origin::Gossip { id, peer });
+        self.start_ingest();
+    }
+
+    fn on_sync_event(&mut self, event: request_response::Event<Request, Response>) {
+        use request_response::{Event, Message};
+        match event {
+            Event::Message {
+                peer,
+                message:
+                    Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => {
+                self.on_sync_request(peer, request, channel);
+            }
+            Event::Message {
+                peer,
+                message:
+                    Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => {
+                self.on_sync_response(peer, request_id, response);
+            }
+            Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                tracing::debug!(peer = %peer, err = %error, "sync request failed");
+                if let Some((peer, author)) = self.range_requests.remove(&request_id) {
+                    self.plan.failed(&peer, author);
+                    self.schedule_fetches();
+                }
+            }
+            Event::InboundFailure { peer, error, .. } => {
+                tracing::debug!(peer = %peer, err = %error, "sync answer failed");
+            }
+            Event::ResponseSent { .. } => {}
+        }
+    }
+
+    fn on_sync_request(
+        &mut self,
+        peer: PeerId,
+        request: Request,
+        channel: ResponseChannel<Response>,
+    ) {
+        let response = match request {
+            Request::Heads(status) => match self.learn_status(peer, status) {
+                Ok(()) => Response::Heads(self.own_status()),
+                Err(reason) => Response::Refused(reason),
+            },
+            Request::Range {
+                author,
+                from_seq,
+                max_entries,
+            } => {
+                if self.serving.len() >= MAX_CONCURRENT_SERVES {
+                    Response::Refused("busy; ask another node".into())
+                } else {
+                    self.serve_range(channel, author, from_seq, max_entries);
+                    return;
+                }
+            }
+        };
+        let _ = self
+            .swarm
+            .behaviour_mut()
+            .sync
+            .send_response(channel, response);
+    }
+
+    fn serve_range(
+        &mut self,
+        channel: ResponseChannel<Response>,
+        author: MemberCode,
+        from: u64,
+        max: u32,
+    ) {
+        let store = self.shared.store.clone();
+        let max = max.min(MAX_PAGE_ENTRIES) as usize;
+        self.serving.push(tokio::task::spawn_blocking(move || {
+            let response = match store.entries(author, from, max, MAX_PAGE_BYTES) {
+                Ok(entries) => Response::Entries(entries),
+                Err(err) => {
+                    tracing::error!(member = %author, err = %err, "cannot read entries to serve");
+                    Response::Refused("storage error".into())
+                }
+            };
+            (channel, response)
+        }));
+    }
+
+    fn on_sync_response(
+        &mut self,
+        peer: PeerId,
+        request_id: OutboundRequestId,
+        response: Response,
+    ) {
+        match response {
+            Response::Heads(status) => {
+                if let Err(reason) = self.learn_status(peer, status) {
+                    tracing::warn!(peer = %peer, %reason, "peer's heads refused");
+                }
+            }
+            Response::Entries(entries) => {
+                let Some((peer, author)) = self.range_requests.remove(&request_id) else {
+                    return;
+                };
+                self.queued
+                    .origins
+                    .extend(entries.iter().map(|_| Origin::Sync { peer }));
+                self.queued.items.extend(entries);
+                self.queued.pages.push((peer, author));
+                self.start_ingest();
+            }
+            Response::Refused(reason) => {
+                tracing::debug!(peer = %peer, %reason, "sync request refused");
+                if let Some((peer, author)) = self.range_requests.remove(&request_id) {
+                    self.plan.failed(&peer, author);
+                    self.schedule_fetches();
+                }
+            }
+        }
+    }
+
+    fn learn_status(&mut self, peer: PeerId, status: Status) -> Result<(), String> {
+        if status.network != self.shared.roster.id() {
+            let reason = format!("other network {}", status.network);
+            tracing::warn!(peer = %peer, %reason, "sync refused");
+            return Err(reason);
+        }
+        if status.max_message_bytes < u32::try_from(self.max_message_bytes).unwrap_or(u32::MAX) {
+            tracing::warn!(
+                peer = %peer,
+                peer_limit = status.max_message_bytes,
+                own_limit = self.max_message_bytes,
+                "peer accepts smaller gossip messages; large entries reach it through sync only"
+            );
+        }
+        self.plan.heads_announced(peer, &status.heads);
+        self.update_readiness(true);
+        self.schedule_fetches();
+        Ok(())
+    }
+
+    fn exchange_heads(&mut self, peer: PeerId) {
+        let request = Request::Heads(self.own_status());
+        self.swarm.behaviour_mut().sync.send_request(&peer, request);
+    }
+
+    fn exchange_heads_with_all(&mut self) {
+        let connected: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+        for peer in connected {
+            self.exchange_heads(peer);
+        }
+    }
+
+    fn schedule_fetches(&mut self) {
+        for fetch in self.plan.next_fetches(&self.heads) {
+            let request = Request::Range {
+                author: fetch.author,
+                from_seq: fetch.from_seq,
+                max_entries: MAX_PAGE_ENTRIES,
+            };
+            let id = self
+                .swarm
+                .behaviour_mut()
+                .sync
+                .send_request(&fetch.peer, request);
+            self.range_requests.insert(id, (fetch.peer, fetch.author));
+        }
+    }
+
+    /// Publishing becomes allowed once a peer has told us its heads and we hold at least as
+    /// much of our own feed as any connected peer claims.
+    fn update_readiness(&mut self, heard_from_peer: bool) {
+        if *self.ready.borrow() || !heard_from_peer {
+            return;
+        }
+        let own = self.shared.member;
+        let have = self.heads.get(&own).map_or(0, |head| head.seq);
+        if have >= self.plan.best_known(own) && !self.plan.is_fetching(own) {
+            tracing::info!(member = %own, seq = have, "own feed confirmed with peers; publishing enabled");
+            self.ready.send_replace(true);
+        }
+    }
+
+    fn start_ingest(&mut self) {
+        if self.ingest.is_some() || self.queued.items.is_empty() && self.queued.pages.is_empty() {
+            return;
+        }
+        let job = std::mem::take(&mut self.queued);
+        let shared = self.shared.clone();
+        self.ingest = Some(tokio::task::spawn_blocking(move || {
+            let result = shared
+                .ledger
+                .lock()
+                .map_err(|_| anyhow!("ledger lock poisoned"))
+                .and_then(|mut ledger| ledger.ingest(&job.items, now_ms()));
+            IngestDone {
+                origins: job.origins,
+                pages: job.pages,
+                result,
+            }
+        }));
+    }
+
+    fn on_ingested(&mut self, done: IngestDone) {
+        let ingested = match done.result {
+            Ok(ingested) => ingested,
+            Err(err) => {
+                tracing::error!(err = %format!("{err:#}"), "cannot apply entries; they will be fetched again");
+                self.settle_unjudged(&done.origins);
+                for (peer, author) in done.pages {
+                    self.plan.failed(&peer, author);
+                }
+                self.start_ingest();
+                return;
+            }
+        };
+        for (origin, placement) in done.origins.iter().zip(&ingested.placements) {
+            self.settle(origin, placement);
+        }
+        for entry in &ingested.applied {
+            self.heads
+                .insert(entry.signed.entry.author, entry.as_head());
+            let _ = self
+                .shared
+                .events
+                .send(NodeEvent::Applied(entry.reference()));
+        }
+        for fork in &ingested.new_forks {
+            let _ = self.shared.events.send(NodeEvent::Fork(fork.clone()));
+        }
+        if !ingested.applied.is_empty() {
+            tracing::debug!(applied = ingested.applied.len(), "entries applied");
+        }
+        for (peer, author) in done.pages {
+            let reached = self.heads.get(&author).map_or(0, |head| head.seq);
+            self.plan.answered(&peer, author, reached);
+        }
+        self.update_readiness(false);
+        self.schedule_fetches();
+        self.start_ingest();
+    }
+
+    fn settle_unjudged(&mut self, origins: &[Origin]) {
+        for origin in origins {
+            if let Origin::Gossip { id, peer } = origin {
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .report_message_validation_result(id, peer, MessageAcceptance::Ignore);
+            }
+        }
+    }
+
+    fn settle(&mut self, origin: &Origin, placement: &Placement) {
+        let (peer, gossip_id) = match origin {
+            Origin::Gossip { id, peer } => (*peer, Some(id)),
+            Origin::Sync { peer } => (*peer, None),
+        };
+        let acceptance = match placement {
+            Placement::Rejected(error) => {
+                let member = self
+                    .member_of(&peer)
+                    .map(|member| member.to_string())
+                    .unwrap_or_default();
+                tracing::warn!(peer = %peer, %member, reason = error.reason(), err = %error, "entry rejected");
+                let _ = self.shared.events.send(NodeEvent::Rejected {
+                    peer,
+                    reason: error.to_string(),
+                });
+                MessageAcceptance::Reject
+            }
+            Placement::Duplicate => MessageAcceptance::Ignore,
+            Placement::Buffered { author, seq } => {
+                self.plan.holds_at_least(peer, *author, *seq);
+                MessageAcceptance::Accept
+            }
+            // Forks are forwarded so that every node keeps the evidence.
+            Placement::Applied | Placement::Fork(_) => MessageAcceptance::Accept,
+        };
+        if let Some(id) = gossip_id {
+            self.swarm
+                .behaviour_mut()
+                .gossipsub
+                .report_message_validation_result(id, &peer, acceptance);
+        }
+    }
+
+    fn redial_due(&mut self) {
+        for (peer, addresses) in self.redial.due(Instant::now()) {
+            let options = DialOpts::peer_id(peer)
+                .addresses(addresses)
+                .condition(PeerCondition::DisconnectedAndNotDialing)
+                .build();
+            if let Err(err) = self.swarm.dial(options) {
+                tracing::debug!(peer = %peer, %err, "cannot dial");
+            }
+        }
+    }
+}

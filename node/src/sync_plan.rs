@@ -1,0 +1,211 @@
+//! Which feed ranges to fetch from which peer.
+//!
+//! Peers announce their heads; the plan remembers, per connected peer, how far each feed
+//! goes there, and asks for what this node misses: one request per feed at a time, spread
+//! over the peers that have more. An answer that falls short lowers what that peer is
+//! believed to hold, so the rest is fetched from another. Nothing is cached across
+//! connections: a peer's claims are dropped when it disconnects and re-learned on the next
+//! heads exchange.
+
+use std::collections::{BTreeMap, HashMap};
+
+use libp2p::PeerId;
+use vigia_protocol::MemberCode;
+use vigia_protocol::entry::Head;
+
+/// A range request to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetch {
+    /// Who to ask.
+    pub peer: PeerId,
+    /// Whose feed.
+    pub author: MemberCode,
+    /// First sequence number wanted.
+    pub from_seq: u64,
+}
+
+/// What is known of peers' feeds and what is being fetched.
+#[derive(Debug, Default)]
+pub struct SyncPlan {
+    claims: HashMap<PeerId, BTreeMap<MemberCode, u64>>,
+    in_flight: BTreeMap<MemberCode, PeerId>,
+    turn: usize,
+}
+
+impl SyncPlan {
+    /// Records the heads a peer announced, replacing what it said before.
+    pub fn heads_announced(&mut self, peer: PeerId, heads: &[(MemberCode, Head)]) {
+        let claims = heads
+            .iter()
+            .map(|(member, head)| (*member, head.seq))
+            .collect();
+        self.claims.insert(peer, claims);
+    }
+
+    /// Records that `peer` holds `author`'s feed at least up to `seq` (it forwarded it).
+    pub fn holds_at_least(&mut self, peer: PeerId, author: MemberCode, seq: u64) {
+        let claim = self
+            .claims
+            .entry(peer)
+            .or_default()
+            .entry(author)
+            .or_default();
+        *claim = (*claim).max(seq);
+    }
+
+    /// Forgets a peer that disconnected, and what was asked of it.
+    pub fn peer_gone(&mut self, peer: &PeerId) {
+        self.claims.remove(peer);
+        self.in_flight.retain(|_, asked| asked != peer);
+    }
+
+    /// A range answer arrived; `reached` is the feed's head after applying it.
+    pub fn answered(&mut self, peer: &PeerId, author: MemberCode, reached: u64) {
+        if self.in_flight.get(&author) == Some(peer) {
+            self.in_flight.remove(&author);
+        }
+        // If the peer stopped short of what it claimed, it does not really hold more.
+        if let Some(claim) = self
+            .claims
+            .get_mut(peer)
+            .and_then(|claims| claims.get_mut(&author))
+        {
+            *claim = (*claim).min(reached);
+        }
+    }
+
+    /// A range request failed: ask someone else next time.
+    pub fn failed(&mut self, peer: &PeerId, author: MemberCode) {
+        if self.in_flight.get(&author) == Some(peer) {
+            self.in_flight.remove(&author);
+        }
+        if let Some(claims) = self.claims.get_mut(peer) {
+            claims.remove(&author);
+        }
+    }
+
+    /// The highest sequence number any connected peer claims for `author`.
+    pub fn best_known(&self, author: MemberCode) -> u64 {
+        self.claims
+            .values()
+            .filter_map(|claims| claims.get(&author))
+            .copied()
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Whether a range request for `author` is outstanding.
+    pub fn is_fetching(&self, author: MemberCode) -> bool {
+        self.in_flight.contains_key(&author)
+    }
+
+    /// New requests to send, given this node's heads; each is recorded as in flight.
+    pub fn next_fetches(&mut self, heads: &BTreeMap<MemberCode, Head>) -> Vec<Fetch> {
+        let mut authors: Vec<MemberCode> = self
+            .claims
+            .values()
+            .flat_map(|claims| claims.keys().copied())
+            .collect();
+        authors.sort();
+        authors.dedup();
+        let mut fetches = Vec::new();
+        for author in authors {
+            if self.in_flight.contains_key(&author) {
+                continue;
+            }
+            let have = heads.get(&author).map_or(0, |head| head.seq);
+            let mut holders: Vec<PeerId> = self
+                .claims
+                .iter()
+                .filter(|(_, claims)| claims.get(&author).is_some_and(|seq| *seq > have))
+                .map(|(peer, _)| *peer)
+                .collect();
+            if holders.is_empty() {
+                continue;
+            }
+            holders.sort();
+            // Rotate through holders so one slow peer does not serve every feed.
+            self.turn = self.turn.wrapping_add(1);
+            let peer = holders[self.turn % holders.len()];
+            self.in_flight.insert(author, peer);
+            fetches.push(Fetch {
+                peer,
+                author,
+                from_seq: have + 1,
+            });
+        }
+        fetches
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigia_protocol::Hash;
+
+    fn code(text: &str) -> MemberCode {
+        text.parse().expect("valid code")
+    }
+
+    fn head(seq: u64) -> Head {
+        Head {
+            seq,
+            hash: Hash::ZERO,
+        }
+    }
+
+    #[test]
+    fn fetches_only_what_a_peer_has_beyond_our_head() {
+        let mut plan = SyncPlan::default();
+        let peer = PeerId::random();
+        plan.heads_announced(peer, &[(code("AR"), head(10)), (code("BR"), head(3))]);
+        let ours = BTreeMap::from([(code("AR"), head(4)), (code("BR"), head(3))]);
+        let fetches = plan.next_fetches(&ours);
+        assert_eq!(
+            fetches,
+            vec![Fetch {
+                peer,
+                author: code("AR"),
+                from_seq: 5
+            }]
+        );
+        assert!(
+            plan.next_fetches(&ours).is_empty(),
+            "one request per feed at a time"
+        );
+    }
+
+    #[test]
+    fn short_answer_moves_the_rest_to_another_peer() {
+        let mut plan = SyncPlan::default();
+        let first = PeerId::random();
+        let second = PeerId::random();
+        plan.heads_announced(first, &[(code("AR"), head(10))]);
+        plan.heads_announced(second, &[(code("AR"), head(10))]);
+        let asked = plan.next_fetches(&BTreeMap::new())[0].peer;
+        plan.answered(&asked, code("AR"), 6);
+        let ours = BTreeMap::from([(code("AR"), head(6))]);
+        let next = plan.next_fetches(&ours);
+        let other = if asked == first { second } else { first };
+        assert_eq!(
+            next,
+            vec![Fetch {
+                peer: other,
+                author: code("AR"),
+                from_seq: 7
+            }]
+        );
+    }
+
+    #[test]
+    fn gone_peer_is_forgotten() {
+        let mut plan = SyncPlan::default();
+        let peer = PeerId::random();
+        plan.heads_announced(peer, &[(code("AR"), head(10))]);
+        assert_eq!(plan.next_fetches(&BTreeMap::new()).len(), 1);
+        plan.peer_gone(&peer);
+        assert!(!plan.is_fetching(code("AR")));
+        assert!(plan.next_fetches(&BTreeMap::new()).is_empty());
+        assert_eq!(plan.best_known(code("AR")), 0);
+    }
+}

@@ -1,0 +1,247 @@
+//! Derived views of the feeds: contacts, institutions, alerts and acknowledgements.
+//!
+//! Views are a function of the entries alone and can be dropped and rebuilt at any time
+//! ([`crate::store::Store::rebuild_views`]). Each member changes only its own records, and
+//! acknowledgements are keyed by the alert they name, so applying feeds in any interleaving
+//! gives the same views.
+
+use anyhow::{Context, Result};
+use redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
+use serde::{Deserialize, Serialize};
+use vigia_protocol::body::{Acknowledgement, Alert, AlertRelation, Contact, Institution};
+use vigia_protocol::codec;
+use vigia_protocol::{Body, EntryRef, Hash, MemberCode, SignedEntry};
+
+/// (member, contact id) → [`ContactRecord`].
+const CONTACTS: TableDefinition<(u16, &str), &[u8]> = TableDefinition::new("view_contacts");
+/// (member, institution id) → [`InstitutionRecord`].
+const INSTITUTIONS: TableDefinition<(u16, &str), &[u8]> = TableDefinition::new("view_institutions");
+/// (author, seq) → [`AlertRecord`].
+const ALERTS: TableDefinition<(u16, u64), &[u8]> = TableDefinition::new("view_alerts");
+/// (alert author, alert seq, acknowledging member) → [`AckRecord`].
+const ACKS: TableDefinition<(u16, u64, u16), &[u8]> = TableDefinition::new("view_acks");
+
+/// Largest record a view holds: an entry body plus its reference.
+const MAX_RECORD_BYTES: usize = vigia_protocol::codec::MAX_ENTRY_BYTES + 1024;
+
+/// A contact as the directory shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactRecord {
+    /// The member that designates the contact.
+    pub member: MemberCode,
+    /// The contact.
+    pub contact: Contact,
+    /// The entry that last wrote it.
+    pub entry: EntryRef,
+}
+
+/// An institution as the directory shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstitutionRecord {
+    /// The member that designates it.
+    pub member: MemberCode,
+    /// The institution.
+    pub institution: Institution,
+    /// The entry that last wrote it.
+    pub entry: EntryRef,
+}
+
+/// Where an alert stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertStatus {
+    /// In force (until it expires).
+    Active,
+    /// Replaced by a later alert of the same author.
+    Updated {
+        /// The replacing alert.
+        by: EntryRef,
+    },
+    /// Withdrawn by a later alert of the same author.
+    Cancelled {
+        /// The cancelling alert.
+        by: EntryRef,
+    },
+}
+
+/// An alert as members see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertRecord {
+    /// The alert's entry.
+    pub entry: EntryRef,
+    /// When the author issued it.
+    pub issued_at_ms: u64,
+    /// The alert.
+    pub alert: Alert,
+    /// Whether a later alert updated or cancelled it.
+    pub status: AlertStatus,
+}
+
+/// One member's acknowledgement of an alert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AckRecord {
+    /// The acknowledging member.
+    pub member: MemberCode,
+    /// The acknowledgement's entry.
+    pub entry: EntryRef,
+    /// When it was issued.
+    pub issued_at_ms: u64,
+    /// What it says, including the exact alert hash it acknowledges.
+    pub acknowledgement: Acknowledgement,
+}
+
+/// Creates the view tables.
+pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<()> {
+    txn.open_table(CONTACTS)?;
+    txn.open_table(INSTITUTIONS)?;
+    txn.open_table(ALERTS)?;
+    txn.open_table(ACKS)?;
+    Ok(())
+}
+
+/// Empties the view tables.
+pub(crate) fn clear(txn: &WriteTransaction) -> Result<()> {
+    txn.open_table(CONTACTS)?.retain(|_, _| false)?;
+    txn.open_table(INSTITUTIONS)?.retain(|_, _| false)?;
+    txn.open_table(ALERTS)?.retain(|_, _| false)?;
+    txn.open_table(ACKS)?.retain(|_, _| false)?;
+    Ok(())
+}
+
+/// Applies one entry (already validated and chained) to the views.
+pub(crate) fn apply(txn: &WriteTransaction, signed: &SignedEntry, hash: Hash) -> Result<()> {
+    let entry = &signed.entry;
+    let member = entry.author;
+    let author = member.to_u16();
+    let reference = EntryRef {
+        author: member,
+        seq: entry.seq,
+        hash,
+    };
+    match &entry.body {
+        Body::ContactPut(contact) => {
+            let record = ContactRecord {
+                member,
+                contact: contact.clone(),
+                entry: reference,
+            };
+            let bytes = codec::encode(&record)?;
+            txn.open_table(CONTACTS)?
+                .insert((author, contact.id.as_str()), bytes.as_slice())?;
+        }
+        Body::ContactRemove { id } => {
+            txn.open_table(CONTACTS)?.remove((author, id.as_str()))?;
+        }
+        Body::InstitutionPut(institution) => {
+            let institution = institution.clone();
+            let id = institution.id.clone();
+            let record = InstitutionRecord {
+                member,
+                institution,
+                entry: reference,
+            };
+            let bytes = codec::encode(&record)?;
+            txn.open_table(INSTITUTIONS)?
+                .insert((author, id.as_str()), bytes.as_slice())?;
+        }
+        Body::InstitutionRemove { id } => {
+            txn.open_table(INSTITUTIONS)?
+                .remove((author, id.as_str()))?;
+        }
+        Body::Alert(alert) => apply_alert(txn, reference, entry.issued_at_ms, alert)?,
+        Body::Acknowledgement(ack) => {
+            let record = AckRecord {
+                member,
+                entry: reference,
+                issued_at_ms: entry.issued_at_ms,
+                acknowledgement: ack.clone(),
+            };
+            let key = (ack.alert.author.to_u16(), ack.alert.seq, author);
+            txn.open_table(ACKS)?
+                .insert(key, codec::encode(&record)?.as_slice())?;
+        }
+    }
+    Ok(())
+}
+
+fn apply_alert(
+    txn: &WriteTransaction,
+    reference: EntryRef,
+    issued_at_ms: u64,
+    alert: &Alert,
+) -> Result<()> {
+    let mut alerts = txn.open_table(ALERTS)?;
+    let record = AlertRecord {
+        entry: reference,
+        issued_at_ms,
+        alert: alert.clone(),
+        status: AlertStatus::Active,
+    };
+    let key = (reference.author.to_u16(), reference.seq);
+    alerts.insert(key, codec::encode(&record)?.as_slice())?;
+    // Validation guarantees the referenced alert is the author's own and earlier.
+    let Some(target) = &alert.references else {
+        return Ok(());
+    };
+    let key = (target.alert.author.to_u16(), target.alert.seq);
+    let earlier = alerts
+        .get(key)?
+        .map(|value| decode::<AlertRecord>(value.value()));
+    if let Some(mut earlier) = earlier.transpose()?
+        && earlier.entry.hash == target.alert.hash
+    {
+        earlier.status = match target.relation {
+            AlertRelation::Updates => AlertStatus::Updated { by: reference },
+            AlertRelation::Cancels => AlertStatus::Cancelled { by: reference },
+        };
+        alerts.insert(key, codec::encode(&earlier)?.as_slice())?;
+    }
+    Ok(())
+}
+
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    codec::decode::<T, MAX_RECORD_BYTES>(bytes).context("stored view record does not decode")
+}
+
+/// Every contact, ordered by member and id.
+pub fn contacts(read: &ReadTransaction) -> Result<Vec<ContactRecord>> {
+    read_all(read, CONTACTS)
+}
+
+/// Every institution, ordered by member and id.
+pub fn institutions(read: &ReadTransaction) -> Result<Vec<InstitutionRecord>> {
+    read_all(read, INSTITUTIONS)
+}
+
+fn read_all<T: serde::de::DeserializeOwned>(
+    read: &ReadTransaction,
+    definition: TableDefinition<(u16, &str), &[u8]>,
+) -> Result<Vec<T>> {
+    let table = read.open_table(definition)?;
+    let mut records = Vec::new();
+    for row in table.iter()? {
+        records.push(decode(row?.1.value())?);
+    }
+    Ok(records)
+}
+
+/// Every alert, ordered by author and sequence number.
+pub fn alerts(read: &ReadTransaction) -> Result<Vec<AlertRecord>> {
+    let table = read.open_table(ALERTS)?;
+    let mut records = Vec::new();
+    for row in table.iter()? {
+        records.push(decode(row?.1.value())?);
+    }
+    Ok(records)
+}
+
+/// The acknowledgements of one alert, ordered by member.
+pub fn acknowledgements(read: &ReadTransaction, alert: &EntryRef) -> Result<Vec<AckRecord>> {
+    let table = read.open_table(ACKS)?;
+    let author = alert.author.to_u16();
+    let mut records = Vec::new();
+    for row in table.range((author, alert.seq, 0)..=(author, alert.seq, u16::MAX))? {
+        records.push(decode(row?.1.value())?);
+    }
+    Ok(records)
+}

@@ -1,0 +1,247 @@
+//! Harness for end-to-end tests: a network of member nodes on 127.0.0.1, in this process.
+//!
+//! Keys come from a seed, so a failing run can be reproduced; ports are picked free on
+//! loopback (TCP and UDP alike) because the roster must name every node's addresses before
+//! any node starts.
+
+use std::net::{TcpListener, UdpSocket};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use ed25519_dalek::SigningKey;
+use libp2p::identity::Keypair;
+use sha2::{Digest, Sha256};
+use vigia_node::node::{Node, NodeSetup};
+use vigia_protocol::body::{
+    Alert, Availability, Certainty, Contact, Recipients, Severity, Tlp, Urgency,
+};
+use vigia_protocol::roster::{Member, NodeRecord, RosterBody, RosterFile};
+use vigia_protocol::{Body, MemberCode, PublicKey, Roster};
+
+/// One member of a test network.
+pub struct TestMember {
+    /// Its code.
+    pub code: MemberCode,
+    /// Its signing key.
+    pub signing_key: SigningKey,
+    /// Its node's identity secret.
+    pub identity_secret: [u8; 32],
+    /// The port its node listens on (TCP and UDP).
+    pub port: u16,
+}
+
+impl TestMember {
+    /// The node identity.
+    pub fn identity(&self) -> Keypair {
+        let mut secret = self.identity_secret;
+        Keypair::ed25519_from_bytes(&mut secret).expect("32-byte secret")
+    }
+}
+
+/// Members, their roster and a directory for their stores.
+pub struct TestNetwork {
+    /// The verified roster.
+    pub roster: Roster,
+    /// The members, in roster order.
+    pub members: Vec<TestMember>,
+    /// Seconds between heads exchanges for nodes started by [`TestNetwork::start`].
+    pub sync_interval: Duration,
+    dir: tempfile::TempDir,
+}
+
+/// Deterministic 32 bytes from a seed and a label.
+pub fn seeded_secret(seed: u64, label: &str) -> [u8; 32] {
+    Sha256::new()
+        .chain_update(seed.to_le_bytes())
+        .chain_update(label.as_bytes())
+        .finalize()
+        .into()
+}
+
+/// A port free on 127.0.0.1 for both TCP and UDP right now.
+pub fn free_port() -> u16 {
+    loop {
+        let tcp = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let port = tcp.local_addr().expect("local address").port();
+        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// Builds a founding roster signed by every member.
+pub fn signed_roster(name: &str, members: &[TestMember]) -> Roster {
+    let body = RosterBody {
+        network: name.into(),
+        quorum: u32::try_from(members.len())
+            .expect("few members")
+            .div_ceil(2),
+        members: members.iter().map(roster_member).collect(),
+    };
+    let mut file = RosterFile {
+        body: body.clone(),
+        signatures: Vec::new(),
+    };
+    for member in members {
+        file.add_signature(body.sign(member.code, &member.signing_key));
+    }
+    file.verify().expect("test roster verifies")
+}
+
+fn roster_member(member: &TestMember) -> Member {
+    let port = member.port;
+    Member {
+        code: member.code,
+        name: format!("Member {}", member.code),
+        signing_key: PublicKey(member.signing_key.verifying_key().to_bytes()),
+        nodes: vec![NodeRecord {
+            peer_id: member.identity().public().to_peer_id().to_string(),
+            addresses: vec![
+                format!("/ip4/127.0.0.1/udp/{port}/quic-v1"),
+                format!("/ip4/127.0.0.1/tcp/{port}"),
+            ],
+        }],
+    }
+}
+
+/// A member with keys derived from `seed`.
+pub fn test_member(code: &str, seed: u64) -> TestMember {
+    TestMember {
+        code: code.parse().expect("valid member code"),
+        signing_key: SigningKey::from_bytes(&seeded_secret(seed, &format!("{code}/member"))),
+        identity_secret: seeded_secret(seed, &format!("{code}/node")),
+        port: free_port(),
+    }
+}
+
+impl TestNetwork {
+    /// A network of the given members, keys derived from `seed`.
+    pub fn new(codes: &[&str], seed: u64) -> Self {
+        let members: Vec<TestMember> = codes.iter().map(|code| test_member(code, seed)).collect();
+        let roster = signed_roster("vigia-test", &members);
+        let dir = tempfile::tempdir().expect("temporary directory");
+        Self {
+            roster,
+            members,
+            sync_interval: Duration::from_secs(5),
+            dir,
+        }
+    }
+
+    /// The store file of member `index`.
+    pub fn store_path(&self, index: usize) -> PathBuf {
+        self.dir
+            .path()
+            .join(format!("{}.redb", self.members[index].code))
+    }
+
+    /// What member `index`'s node starts from.
+    pub fn setup(&self, index: usize) -> NodeSetup {
+        let member = &self.members[index];
+        NodeSetup {
+            roster: self.roster.clone(),
+            member: member.code,
+            signing_key: member.signing_key.clone(),
+            identity: member.identity(),
+            store_path: self.store_path(index),
+            listen: Vec::new(),
+            sync_interval: self.sync_interval,
+            max_message_bytes: vigia_node::config::DEFAULT_MAX_MESSAGE_BYTES,
+        }
+    }
+
+    /// Starts member `index`'s node.
+    pub async fn start(&self, index: usize) -> Node {
+        Node::start(self.setup(index)).await.expect("node starts")
+    }
+
+    /// Starts every node and waits until each may publish.
+    pub async fn start_all(&self) -> Vec<Node> {
+        let mut nodes = Vec::new();
+        for index in 0..self.members.len() {
+            nodes.push(self.start(index).await);
+        }
+        for node in &nodes {
+            tokio::time::timeout(Duration::from_secs(30), node.handle().wait_ready())
+                .await
+                .expect("node ready within 30 s")
+                .expect("node running");
+        }
+        nodes
+    }
+}
+
+/// Polls `check` every 50 ms until it is true; fails with `what` after `timeout`.
+pub async fn wait_until(
+    what: &str,
+    timeout: Duration,
+    mut check: impl FnMut() -> bool,
+) -> Result<Duration> {
+    let start = Instant::now();
+    while !check() {
+        if start.elapsed() > timeout {
+            bail!("timed out after {timeout:?} waiting until {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(start.elapsed())
+}
+
+/// Whether every node holds the same heads.
+pub fn same_heads(nodes: &[&Node]) -> bool {
+    let heads: Vec<_> = nodes
+        .iter()
+        .map(|node| node.handle().heads().ok())
+        .collect();
+    heads
+        .windows(2)
+        .all(|pair| pair[0].is_some() && pair[0] == pair[1])
+}
+
+/// A synthetic contact of `member`.
+pub fn contact(id: &str, given: &str, family: &str) -> Body {
+    Body::ContactPut(Contact {
+        id: id.into(),
+        given_names: given.into(),
+        family_names: family.into(),
+        institution_id: "policia-nacional".into(),
+        role: "Oficial de enlace".into(),
+        emails: vec![format!("{id}@enlace.example.org")],
+        phones: vec!["+5114181234".into()],
+        languages: vec!["es".into()],
+        availability: Availability::AlwaysOn,
+        notes: String::new(),
+    })
+}
+
+/// A network-wide alert that expires in a day.
+pub fn alert(id: &str, title: &str) -> Body {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as u64;
+    Body::Alert(Alert {
+        id: id.into(),
+        title: title.into(),
+        description: "Ejercicio de comunicación.".into(),
+        severity: Severity::Severe,
+        urgency: Urgency::Immediate,
+        certainty: Certainty::Likely,
+        tlp: Tlp::Amber,
+        recipients: Recipients::Network,
+        expires_at_ms: now + 24 * 60 * 60 * 1000,
+        respond_by_ms: None,
+        references: None,
+    })
+}
+
+/// Logs to the test output when `RUST_LOG` is set.
+pub fn init_logs() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
+}

@@ -1,0 +1,179 @@
+//! Members write, stop, restart and go quiet; every node ends with the same feeds.
+
+use std::time::{Duration, Instant};
+
+use vigia_node::views;
+use vigia_tests::{TestNetwork, alert, contact, init_logs, same_heads, wait_until};
+
+const CONVERGE: Duration = Duration::from_secs(30);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_members_writing_converge_to_same_heads_and_contacts() {
+    init_logs();
+    let network = TestNetwork::new(&["AR", "BR", "CL"], 1);
+    let nodes = network.start_all().await;
+    let names = [
+        ("José", "Pérez Núñez"),
+        ("João", "Conceição"),
+        ("Ñuñoa", "Muñoz"),
+    ];
+    for (index, node) in nodes.iter().enumerate() {
+        for n in 0..10 {
+            let (given, family) = names[index];
+            let body = contact(&format!("c-{n}"), given, family);
+            node.handle().publish(body).await.expect("publish");
+        }
+    }
+    let all: Vec<_> = nodes.iter().collect();
+    wait_until("heads agree", CONVERGE, || same_heads(&all))
+        .await
+        .expect("converged");
+    let heads = nodes[0].handle().heads().expect("heads");
+    assert_eq!(heads.len(), 3);
+    assert!(heads.values().all(|head| head.seq == 10));
+    let directories: Vec<_> = nodes
+        .iter()
+        .map(|node| {
+            views::contacts(&node.handle().store().read().expect("read")).expect("contacts")
+        })
+        .collect();
+    assert_eq!(directories[0].len(), 30);
+    assert!(
+        directories.windows(2).all(|pair| pair[0] == pair[1]),
+        "directories differ"
+    );
+    for node in nodes {
+        node.shutdown().await.expect("clean shutdown");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopped_node_catches_up_on_500_entries_with_no_writes_after_restart() {
+    init_logs();
+    let network = TestNetwork::new(&["AR", "BR", "CL"], 2);
+    let mut nodes = network.start_all().await;
+    let stopped = nodes.remove(2);
+    stopped.shutdown().await.expect("shutdown");
+    for n in 0..250 {
+        nodes[0]
+            .handle()
+            .publish(contact(&format!("ar-{n}"), "Ana", "García"))
+            .await
+            .expect("publish");
+        nodes[1]
+            .handle()
+            .publish(contact(&format!("br-{n}"), "Bia", "Souza"))
+            .await
+            .expect("publish");
+    }
+    let live: Vec<_> = nodes.iter().collect();
+    wait_until("live nodes agree", CONVERGE, || same_heads(&live))
+        .await
+        .expect("live converged");
+
+    let returning = network.start(2).await;
+    let restart = Instant::now();
+    let mut all: Vec<_> = nodes.iter().collect();
+    all.push(&returning);
+    wait_until("returning node caught up", CONVERGE, || same_heads(&all))
+        .await
+        .expect("caught up");
+    let took = restart.elapsed();
+    println!(
+        "catch-up of 500 entries after restart: {} ms",
+        took.as_millis()
+    );
+    let heads = returning.handle().heads().expect("heads");
+    assert_eq!(heads[&"AR".parse().expect("code")].seq, 250);
+    assert_eq!(heads[&"BR".parse().expect("code")].seq, 250);
+    returning.shutdown().await.expect("shutdown");
+    for node in nodes {
+        node.shutdown().await.expect("shutdown");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_restarted_at_once_with_same_identity_publishes_and_receives() {
+    init_logs();
+    let network = TestNetwork::new(&["AR", "BR", "CL"], 3);
+    let mut nodes = network.start_all().await;
+    nodes[2]
+        .handle()
+        .publish(contact("before", "Carla", "Rojas"))
+        .await
+        .expect("publish");
+    let old = nodes.remove(2);
+    // Abort rather than shut down: peers get no orderly goodbye before the new node dials.
+    old.abort().await;
+    let again = network.start(2).await;
+    tokio::time::timeout(Duration::from_secs(30), again.handle().wait_ready())
+        .await
+        .expect("ready in time")
+        .expect("running");
+    again
+        .handle()
+        .publish(contact("after", "Carla", "Rojas"))
+        .await
+        .expect("publish");
+    nodes[0]
+        .handle()
+        .publish(alert("a-1", "Prueba tras reinicio"))
+        .await
+        .expect("publish");
+    let mut all: Vec<_> = nodes.iter().collect();
+    all.push(&again);
+    wait_until("all agree", CONVERGE, || same_heads(&all))
+        .await
+        .expect("converged");
+    let heads = nodes[0].handle().heads().expect("heads");
+    assert_eq!(
+        heads[&"CL".parse().expect("code")].seq,
+        2,
+        "restarted node's entry arrived"
+    );
+    assert_eq!(
+        again.handle().heads().expect("heads")[&"AR".parse().expect("code")].seq,
+        1
+    );
+    again.shutdown().await.expect("shutdown");
+    for node in nodes {
+        node.shutdown().await.expect("shutdown");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_after_silence_longer_than_idle_timeout_reaches_every_node_by_gossip() {
+    init_logs();
+    let mut network = TestNetwork::new(&["AR", "BR", "CL", "CO"], 4);
+    // Heads exchanges would hide a lost gossip path; make them too rare to matter here.
+    network.sync_interval = Duration::from_secs(600);
+    let nodes = network.start_all().await;
+    // libp2p closes idle connections after 10 s by default; stay quiet for longer.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    for node in &nodes {
+        let status = node.handle().status().await.expect("status");
+        assert!(
+            status.peers.iter().all(|peer| peer.connected),
+            "a connection dropped while idle"
+        );
+    }
+    let issued = Instant::now();
+    nodes[3]
+        .handle()
+        .publish(alert("quiet-1", "Alerta tras silencio"))
+        .await
+        .expect("publish");
+    let all: Vec<_> = nodes.iter().collect();
+    wait_until("alert everywhere", Duration::from_secs(5), || {
+        same_heads(&all)
+    })
+    .await
+    .expect("alert delivered by gossip");
+    println!(
+        "alert after silence delivered to all in {} ms",
+        issued.elapsed().as_millis()
+    );
+    for node in nodes {
+        node.shutdown().await.expect("shutdown");
+    }
+}
