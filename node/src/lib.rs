@@ -9,12 +9,15 @@
 //! - [`ledger`] is the single writer: it validates entries, chains them, buffers early ones
 //!   ([`pending`]) and applies batches to the [`store`] in one transaction each.
 //! - [`store`] is the redb file; [`views`] are the directory and alerts derived from it.
-//! - [`config`] and [`keys`] load settings and key files.
+//! - [`config`] and [`keys`] load settings and key files; [`files`] holds the rules for
+//!   reading and writing them (bounded reads, no accidental overwrite, atomic replace).
 #![deny(missing_docs)]
 
 pub mod config;
+pub mod files;
 pub mod keys;
 pub mod ledger;
+pub mod metrics;
 pub mod network;
 pub mod node;
 pub mod pending;

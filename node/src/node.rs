@@ -10,7 +10,7 @@
 //! [`NodeHandle::publish`]): after a wipe or a restore from an old backup it would
 //! otherwise reuse sequence numbers, which peers would rightly report as a fork.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -35,6 +35,7 @@ use vigia_protocol::{Body, EntryRef, MemberCode, Roster};
 
 use crate::config::NodeConfig;
 use crate::ledger::{Ingested, Ledger, Placement, PublishError as LedgerPublishError};
+use crate::metrics::{MemberLabel, Metrics, ReasonLabel};
 use crate::network::behaviour::{BehaviourEvent, Settings};
 use crate::network::redial::Redial;
 use crate::network::{Behaviour, RosterPeers, build_swarm};
@@ -100,8 +101,8 @@ impl NodeSetup {
         Ok(Self {
             roster,
             member: config.member,
-            signing_key: crate::keys::read_signing_key(&config.member_key)?,
-            identity: crate::keys::read_node_identity(&config.node_key)?,
+            signing_key: crate::keys::read_member_key(&config.member_key)?,
+            identity: crate::keys::read_node_keypair(&config.node_key)?,
             store_path: config.store_path(),
             listen,
             sync_interval: config.sync_interval(),
@@ -165,6 +166,12 @@ pub struct PeerStatus {
     pub peer: PeerId,
     /// Whether a connection is open.
     pub connected: bool,
+    /// When a connection last opened or closed, or the peer last sent anything (ms since
+    /// the epoch); `None` if never since this node started.
+    pub last_seen_ms: Option<u64>,
+    /// The peer's clock minus ours at its last heads exchange, in ms (network delay
+    /// included, so a few ms of noise).
+    pub clock_offset_ms: Option<i64>,
 }
 
 /// A snapshot of the node's network state.
@@ -178,6 +185,8 @@ pub struct NetworkStatus {
     pub peers: Vec<PeerStatus>,
     /// Entries waiting for a gap to fill.
     pub pending: usize,
+    /// Per feed, how many entries connected peers hold that this node does not yet.
+    pub behind: BTreeMap<MemberCode, u64>,
 }
 
 enum Command {
@@ -195,6 +204,7 @@ struct Shared {
     member: MemberCode,
     peer_id: PeerId,
     events: broadcast::Sender<NodeEvent>,
+    metrics: Arc<Metrics>,
     ready: watch::Receiver<bool>,
     listening: watch::Receiver<Vec<Multiaddr>>,
 }
@@ -271,6 +281,7 @@ impl Node {
             member: setup.member,
             peer_id,
             events,
+            metrics: Arc::new(Metrics::default()),
             ready: ready_rx,
             listening: listening_rx,
         });
@@ -301,6 +312,8 @@ impl Node {
             sync_interval: setup.sync_interval,
             max_message_bytes: setup.max_message_bytes,
             listeners,
+            last_seen: HashMap::new(),
+            clock_offsets: HashMap::new(),
         };
         let task = tokio::spawn(event_loop.run());
         Ok(Node {
@@ -370,6 +383,11 @@ impl NodeHandle {
         &self.shared.roster
     }
 
+    /// The node's metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.shared.metrics
+    }
+
     /// The store, for queries.
     pub fn store(&self) -> &Store {
         &self.shared.store
@@ -432,6 +450,7 @@ impl NodeHandle {
         .context("publish task failed")??
         .map_err(PublishFailure::Invalid)?;
         let reference = entry.reference();
+        self.shared.metrics.entries_applied.inc();
         let _ = self.shared.events.send(NodeEvent::Applied(reference));
         tracing::debug!(member = %reference.author, seq = reference.seq, "entry published");
         let head = entry.as_head();
@@ -496,6 +515,8 @@ struct EventLoop {
     sync_interval: Duration,
     max_message_bytes: usize,
     listeners: Vec<ListenerId>,
+    last_seen: HashMap<PeerId, u64>,
+    clock_offsets: HashMap<PeerId, i64>,
 }
 
 async fn next_ingest(ingest: &mut Option<JoinHandle<IngestDone>>) -> IngestDone {
@@ -614,6 +635,8 @@ impl EventLoop {
                 member: *member,
                 peer: *peer,
                 connected: self.redial.is_connected(peer),
+                last_seen_ms: self.last_seen.get(peer).copied(),
+                clock_offset_ms: self.clock_offsets.get(peer).copied(),
             })
             .collect();
         peers.sort_by_key(|status| status.member);
@@ -628,7 +651,54 @@ impl EventLoop {
             heads: self.heads.clone(),
             peers,
             pending,
+            behind: self.behind(),
         }
+    }
+
+    fn behind(&self) -> BTreeMap<MemberCode, u64> {
+        self.shared
+            .roster
+            .members()
+            .iter()
+            .map(|member| {
+                let have = self.heads.get(&member.code).map_or(0, |head| head.seq);
+                (
+                    member.code,
+                    self.plan.best_known(member.code).saturating_sub(have),
+                )
+            })
+            .collect()
+    }
+
+    fn update_lag_metrics(&self) {
+        for (member, behind) in self.behind() {
+            let label = MemberLabel {
+                member: member.to_string(),
+            };
+            self.shared
+                .metrics
+                .sync_lag
+                .get_or_create(&label)
+                .set(behind as i64);
+        }
+    }
+
+    fn seen(&mut self, peer: PeerId) {
+        if self.roster_peers.peers.contains_key(&peer) {
+            self.last_seen.insert(peer, now_ms());
+        }
+    }
+
+    fn count_connected(&self) {
+        let connected = self
+            .roster_peers
+            .peers
+            .keys()
+            .filter(|p| self.redial.is_connected(p));
+        self.shared
+            .metrics
+            .connected_peers
+            .set(connected.count() as i64);
     }
 
     fn own_status(&self) -> Status {
@@ -660,6 +730,8 @@ impl EventLoop {
                 ..
             } => {
                 self.redial.connected(&peer_id);
+                self.seen(peer_id);
+                self.count_connected();
                 if num_established.get() == 1
                     && let Some(member) = self.member_of(&peer_id)
                 {
@@ -682,6 +754,8 @@ impl EventLoop {
             } => {
                 self.redial
                     .closed(&peer_id, num_established, Instant::now());
+                self.seen(peer_id);
+                self.count_connected();
                 if num_established == 0 {
                     self.plan.peer_gone(&peer_id);
                     self.range_requests.retain(|_, (peer, _)| *peer != peer_id);
@@ -755,6 +829,8 @@ impl EventLoop {
     }
 
     fn queue_gossip(&mut self, peer: PeerId, id: MessageId, data: Vec<u8>) {
+        self.seen(peer);
+        self.shared.metrics.gossip_received.inc();
         if self.queued.items.len() >= MAX_QUEUED_GOSSIP {
             tracing::warn!(peer = %peer, "ingest queue full; dropping a gossip entry for sync to fetch");
             self.swarm
@@ -910,7 +986,11 @@ impl EventLoop {
                 "peer accepts smaller gossip messages; large entries reach it through sync only"
             );
         }
+        self.seen(peer);
+        let offset = i64::try_from(status.now_ms).unwrap_or(i64::MAX) - now_ms() as i64;
+        self.clock_offsets.insert(peer, offset);
         self.plan.heads_announced(peer, &status.heads);
+        self.update_lag_metrics();
         self.update_readiness(true);
         self.schedule_fetches();
         Ok(())
@@ -994,15 +1074,28 @@ impl EventLoop {
         for (origin, placement) in done.origins.iter().zip(&ingested.placements) {
             self.settle(origin, placement);
         }
+        let now = now_ms();
         for entry in &ingested.applied {
             self.heads
                 .insert(entry.signed.entry.author, entry.as_head());
+            if let Body::Alert(_) = entry.signed.entry.body {
+                let delay_ms = now.saturating_sub(entry.signed.entry.issued_at_ms);
+                self.shared
+                    .metrics
+                    .alert_propagation_seconds
+                    .observe(delay_ms as f64 / 1000.0);
+            }
             let _ = self
                 .shared
                 .events
                 .send(NodeEvent::Applied(entry.reference()));
         }
+        self.shared
+            .metrics
+            .entries_applied
+            .inc_by(ingested.applied.len() as u64);
         for fork in &ingested.new_forks {
+            self.shared.metrics.forks.inc();
             let _ = self.shared.events.send(NodeEvent::Fork(fork.clone()));
         }
         if !ingested.applied.is_empty() {
@@ -1013,6 +1106,7 @@ impl EventLoop {
             self.plan.answered(&peer, author, reached);
         }
         self.update_readiness(false);
+        self.update_lag_metrics();
         self.schedule_fetches();
         self.start_ingest();
     }
@@ -1035,6 +1129,14 @@ impl EventLoop {
         };
         let acceptance = match placement {
             Placement::Rejected(error) => {
+                let label = ReasonLabel {
+                    reason: error.reason().to_string(),
+                };
+                self.shared
+                    .metrics
+                    .entries_rejected
+                    .get_or_create(&label)
+                    .inc();
                 let member = self
                     .member_of(&peer)
                     .map(|member| member.to_string())
@@ -1046,7 +1148,10 @@ impl EventLoop {
                 });
                 MessageAcceptance::Reject
             }
-            Placement::Duplicate => MessageAcceptance::Ignore,
+            Placement::Duplicate => {
+                self.shared.metrics.entries_duplicate.inc();
+                MessageAcceptance::Ignore
+            }
             Placement::Buffered { author, seq } => {
                 self.plan.holds_at_least(peer, *author, *seq);
                 MessageAcceptance::Accept

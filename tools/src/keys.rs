@@ -1,6 +1,6 @@
 //! `vigia keygen`: a new member signing key and node identity, in one key directory.
 //!
-//! The formats and modes of the files are [`crate::keyfile`]'s. Generating refuses to touch
+//! The formats and modes of the files are `vigia_node::keys`'s. Generating refuses to touch
 //! a directory that already holds any of them: a key that is overwritten is lost, and with it
 //! the member's place in the roster.
 
@@ -14,7 +14,9 @@ use clap::Args;
 use ed25519_dalek::SigningKey;
 use vigia_protocol::PublicKey;
 
-use crate::keyfile::{self, MEMBER_KEY_FILE, NODE_KEY_FILE, PUBLIC_FILE, PublicIdentity};
+use vigia_node::keys::{
+    self as keyfile, MEMBER_KEY_FILE, NODE_KEY_FILE, PUBLIC_FILE, PublicIdentity,
+};
 
 /// Mode of a key directory that `keygen` creates: only its owner lists or enters it.
 const KEY_DIR_MODE: u32 = 0o700;

@@ -5,15 +5,14 @@
 //!   and one module, and [`run`] only dispatches;
 //! - [`keys`]: `vigia keygen`, a member's signing key and a node's libp2p identity;
 //! - [`roster`]: `vigia roster init|sign|verify|show`, building and approving the roster;
-//! - [`keyfile`]: the formats of the key files, which the node reads too;
-//! - [`files`]: how commands create and replace files (no clobbering, atomic replace).
+//!
+//! Key file formats and the file-writing rules live in `vigia_node::keys` and
+//! `vigia_node::files`, since the node reads what these commands write.
 //!
 //! Commands write their results to the writer [`run`] is given and return errors with
 //! context; `main` prints the whole chain.
 #![deny(missing_docs)]
 
-pub mod files;
-pub mod keyfile;
 pub mod keys;
 pub mod roster;
 

@@ -25,7 +25,7 @@ use serde::Serialize;
 use vigia_protocol::MemberCode;
 use vigia_protocol::roster::{Member, NodeRecord, RosterBody, RosterFile};
 
-use crate::{files, keyfile};
+use vigia_node::{files, keys as keyfile};
 
 /// Largest roster file read: 256 members with 8 nodes of 8 addresses each fit with room.
 const MAX_ROSTER_FILE_BYTES: u64 = 4 << 20;

@@ -1,6 +1,6 @@
 //! How commands read, create and replace files.
 //!
-//! Two rules hold for everything the `vigia` command writes:
+//! Two rules hold for everything `vigia` and `vigia-node` write:
 //! - a new file never replaces an existing one by accident ([`create_new`]): keys are
 //!   irreplaceable, and a roster being signed by others must not be silently reset;
 //! - a file that is meant to be replaced is replaced whole or not at all

@@ -1,0 +1,238 @@
+//! Forged, misattributed, replayed, reordered and forked entries, and a stranger's node.
+
+use std::time::Duration;
+
+use libp2p::identity::Keypair;
+use tokio::sync::broadcast;
+use vigia_node::node::{Node, NodeEvent};
+use vigia_protocol::{Body, Entry, Hash, MemberCode, SignedEntry};
+use vigia_tests::{TestNetwork, contact, free_port, init_logs, seeded_secret, wait_until};
+
+const SETTLE: Duration = Duration::from_secs(20);
+
+fn code(text: &str) -> MemberCode {
+    text.parse().expect("valid code")
+}
+
+/// Signs an entry of `network.members[author]`'s feed.
+fn entry(network: &TestNetwork, author: usize, seq: u64, prev: Hash, body: Body) -> SignedEntry {
+    let member = &network.members[author];
+    Entry {
+        network: network.roster.id(),
+        author: member.code,
+        seq,
+        prev,
+        issued_at_ms: 1_700_000_000_000 + seq,
+        body,
+    }
+    .sign(&member.signing_key)
+    .expect("signs")
+}
+
+fn hash_of(signed: &SignedEntry) -> Hash {
+    vigia_protocol::entry::hash_of_wire_bytes(&signed.to_bytes().expect("encodes")).expect("hash")
+}
+
+fn bytes(signed: &SignedEntry) -> Vec<u8> {
+    signed.to_bytes().expect("encodes")
+}
+
+fn rejections(events: &mut broadcast::Receiver<NodeEvent>) -> usize {
+    let mut count = 0;
+    while let Ok(event) = events.try_recv() {
+        if let NodeEvent::Rejected { .. } = event {
+            count += 1;
+        }
+    }
+    count
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_entries_are_never_stored_reordered_ones_apply_and_forks_are_kept() {
+    init_logs();
+    // CO's node never runs: its entries reach the others only through AR, as a relay would.
+    let network = TestNetwork::new(&["AR", "BR", "CL", "CO"], 5);
+    let mut nodes: Vec<Node> = Vec::new();
+    for index in 0..3 {
+        nodes.push(network.start(index).await);
+    }
+    for node in &nodes {
+        tokio::time::timeout(SETTLE, node.handle().wait_ready())
+            .await
+            .expect("ready")
+            .expect("up");
+    }
+    let relay = nodes[0].handle();
+    let mut watchers: Vec<_> = nodes[1..]
+        .iter()
+        .map(|node| node.handle().subscribe())
+        .collect();
+
+    let first = entry(
+        &network,
+        3,
+        1,
+        Hash::ZERO,
+        contact("co-1", "Camilo", "Ortiz Ruiz"),
+    );
+    let second = entry(
+        &network,
+        3,
+        2,
+        hash_of(&first),
+        contact("co-2", "Lucía", "Díaz"),
+    );
+    let third = entry(
+        &network,
+        3,
+        3,
+        hash_of(&second),
+        contact("co-3", "Iván", "Peña"),
+    );
+    let fork = entry(
+        &network,
+        3,
+        2,
+        hash_of(&first),
+        contact("co-2", "Otra", "Versión"),
+    );
+    let mut forged = entry(
+        &network,
+        3,
+        4,
+        hash_of(&third),
+        contact("co-4", "Falso", "Firma"),
+    );
+    forged.signature.0[10] ^= 0x01;
+    // Claims to be BR's first entry but carries CL's signature.
+    let misattributed = {
+        let mut claimed = entry(&network, 2, 1, Hash::ZERO, contact("br-x", "No", "Soy"));
+        claimed.entry.author = code("BR");
+        claimed
+    };
+
+    relay.gossip_raw(bytes(&first)).await.expect("sent");
+    // Reordered: the third arrives before the second.
+    relay.gossip_raw(bytes(&third)).await.expect("sent");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    relay.gossip_raw(bytes(&second)).await.expect("sent");
+    relay.gossip_raw(bytes(&forged)).await.expect("sent");
+    relay.gossip_raw(bytes(&misattributed)).await.expect("sent");
+    relay
+        .gossip_raw(vec![0xde, 0xad, 0xbe, 0xef])
+        .await
+        .expect("sent");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    relay.gossip_raw(bytes(&fork)).await.expect("sent");
+    // A replay carries the same entry hash, hence the same gossip id: gossip drops it, and
+    // any copy that still reached the ledger would be a duplicate (see node/tests/ledger.rs).
+    relay.gossip_raw(bytes(&first)).await.expect("sent");
+
+    for node in &nodes[1..] {
+        let handle = node.handle();
+        wait_until("CO's feed reaches 3 and the fork is kept", SETTLE, || {
+            let heads = handle.heads().expect("heads");
+            let forks = handle.store().forks().expect("forks");
+            heads.get(&code("CO")).map(|head| head.seq) == Some(3) && forks.len() == 1
+        })
+        .await
+        .expect("settled");
+        let heads = handle.heads().expect("heads");
+        assert_eq!(
+            heads[&code("CO")].hash,
+            hash_of(&third),
+            "reordered entries applied in order"
+        );
+        assert!(
+            !heads.contains_key(&code("BR")),
+            "misattributed entry stored"
+        );
+        let forks = handle.store().forks().expect("forks");
+        assert_eq!((forks[0].author, forks[0].seq), (code("CO"), 2));
+        assert_eq!(forks[0].conflicting, hash_of(&fork));
+        let page = handle
+            .store()
+            .entries(code("CO"), 1, 10, 1 << 20)
+            .expect("entries");
+        assert_eq!(
+            page,
+            vec![bytes(&first), bytes(&second), bytes(&third)],
+            "forged stored"
+        );
+    }
+    for watcher in &mut watchers {
+        // Forged, misattributed and garbage: three rejections each.
+        assert_eq!(rejections(watcher), 3);
+    }
+    for node in nodes {
+        node.shutdown().await.expect("shutdown");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_not_in_roster_cannot_connect_or_deliver_even_with_a_member_key() {
+    init_logs();
+    let network = TestNetwork::new(&["AR", "BR", "CL"], 6);
+    let mut nodes = Vec::new();
+    for index in 0..2 {
+        nodes.push(network.start(index).await);
+    }
+    for node in &nodes {
+        tokio::time::timeout(SETTLE, node.handle().wait_ready())
+            .await
+            .expect("ready")
+            .expect("up");
+    }
+    // CL's genuine signing key on a machine whose node identity the roster does not list.
+    let mut setup = network.setup(2);
+    let mut secret = seeded_secret(99, "stranger");
+    setup.identity = Keypair::ed25519_from_bytes(&mut secret).expect("identity");
+    setup.listen = vec![
+        format!("/ip4/127.0.0.1/tcp/{}", free_port())
+            .parse()
+            .expect("addr"),
+    ];
+    let stranger = Node::start(setup).await.expect("stranger starts");
+    let valid = entry(
+        &network,
+        2,
+        1,
+        Hash::ZERO,
+        contact("cl-1", "Extraño", "Nodo"),
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stranger
+        .handle()
+        .gossip_raw(bytes(&valid))
+        .await
+        .expect("sent");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let status = stranger.handle().status().await.expect("status");
+    assert!(
+        status.peers.iter().all(|peer| !peer.connected),
+        "stranger got a connection"
+    );
+    assert!(
+        !stranger.handle().is_ready(),
+        "stranger may not publish without peers"
+    );
+    for node in &nodes {
+        let heads = node.handle().heads().expect("heads");
+        assert!(
+            !heads.contains_key(&code("CL")),
+            "stranger's entry reached a member"
+        );
+        let status = node.handle().status().await.expect("status");
+        let cl = status
+            .peers
+            .iter()
+            .find(|peer| peer.member == code("CL"))
+            .expect("CL listed");
+        assert!(!cl.connected);
+    }
+    stranger.shutdown().await.expect("shutdown");
+    for node in nodes {
+        node.shutdown().await.expect("shutdown");
+    }
+}
