@@ -10,7 +10,7 @@
 //! [`NodeHandle::publish`]): after a wipe or a restore from an old backup it would
 //! otherwise reuse sequence numbers, which peers would rightly report as a fork.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -191,6 +191,7 @@ pub struct NetworkStatus {
 
 enum Command {
     Gossip(Vec<u8>, Head),
+    Block(BTreeSet<MemberCode>),
     Status(oneshot::Sender<NetworkStatus>),
     Shutdown,
     #[cfg(feature = "testing")]
@@ -433,6 +434,16 @@ impl NodeHandle {
         answer.await.map_err(|_| anyhow!("node stopped"))
     }
 
+    /// Cuts this node off from every node of `members`, and reconnects to all others: an
+    /// operator's block of a misbehaving member, or a partition in a test network. The set
+    /// replaces the previous one; an empty set lifts every block.
+    pub async fn block_members(&self, members: BTreeSet<MemberCode>) -> Result<()> {
+        self.commands
+            .send(Command::Block(members))
+            .await
+            .map_err(|_| anyhow!("node stopped"))
+    }
+
     /// Signs `body` as this member's next entry, stores it and gossips it.
     pub async fn publish(&self, body: Body) -> Result<EntryRef, PublishFailure> {
         if !self.is_ready() {
@@ -605,12 +616,33 @@ impl EventLoop {
                 self.heads.insert(self.shared.member, head);
                 self.publish_gossip(bytes);
             }
+            Command::Block(members) => self.block_members(&members),
             Command::Status(reply) => {
                 let _ = reply.send(self.status());
             }
             Command::Shutdown => {}
             #[cfg(feature = "testing")]
             Command::RawGossip(bytes) => self.publish_gossip(bytes),
+        }
+    }
+
+    fn block_members(&mut self, members: &BTreeSet<MemberCode>) {
+        let peers: Vec<(PeerId, MemberCode)> = self
+            .roster_peers
+            .peers
+            .iter()
+            .map(|(peer, (member, _))| (*peer, *member))
+            .collect();
+        for (peer, member) in peers {
+            let blocked = &mut self.swarm.behaviour_mut().blocked;
+            if members.contains(&member) {
+                if blocked.block_peer(peer) {
+                    tracing::warn!(%member, peer = %peer, "peer blocked by operator");
+                }
+            } else if blocked.unblock_peer(peer) {
+                tracing::info!(%member, peer = %peer, "peer unblocked");
+                self.redial.retry_now(&peer, Instant::now());
+            }
         }
     }
 

@@ -188,6 +188,26 @@ pub async fn wait_until(
     Ok(start.elapsed())
 }
 
+/// Like [`wait_until`], for a check that has to await (a node's status, say).
+pub async fn wait_until_async<F, Fut>(
+    what: &str,
+    timeout: Duration,
+    mut check: F,
+) -> Result<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !check().await {
+        if start.elapsed() > timeout {
+            bail!("timed out after {timeout:?} waiting until {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(start.elapsed())
+}
+
 /// Whether every node holds the same heads.
 pub fn same_heads(nodes: &[&Node]) -> bool {
     let heads: Vec<_> = nodes

@@ -49,6 +49,8 @@ mod composed {
     pub struct Behaviour {
         /// Refuses peers the roster does not name.
         pub allowed: allow_block_list::Behaviour<allow_block_list::AllowedPeers>,
+        /// Roster peers cut off on purpose (an operator's block, a test partition).
+        pub blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
         /// Bounds connection counts.
         pub limits: connection_limits::Behaviour,
         /// Tells peers our version and listen addresses.
@@ -105,6 +107,7 @@ impl Behaviour {
         );
         Ok(Self {
             allowed,
+            blocked: allow_block_list::Behaviour::default(),
             limits,
             identify,
             ping,

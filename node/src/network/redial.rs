@@ -75,6 +75,15 @@ impl Redial {
         }
     }
 
+    /// Forgets past failures of `peer` and dials it at the next tick (after a block is
+    /// lifted, say, when waiting out the backoff would only delay healing).
+    pub fn retry_now(&mut self, peer: &PeerId, now: Instant) {
+        if let Some(target) = self.targets.get_mut(peer) {
+            target.failures = 0;
+            target.next_dial = now;
+        }
+    }
+
     /// Peers to dial now. Each is rescheduled as if the dial will fail, so a dial that never
     /// reports back is still retried.
     pub fn due(&mut self, now: Instant) -> Vec<(PeerId, Vec<Multiaddr>)> {
