@@ -223,11 +223,7 @@ impl Ledger {
             };
             self.pending.discard_through(author, head.seq);
             let Some(entry) = self.pending.take(author, head.seq + 1) else {
-                if self.pending.holds_any_of(author) {
-                    result.gaps.insert(author, head.seq + 1);
-                } else {
-                    result.gaps.remove(&author);
-                }
+                self.report_gap(author, head.seq + 1, result);
                 return Ok(());
             };
             match check_chain(Some(head), &entry, |_| None) {
@@ -238,9 +234,21 @@ impl Ledger {
                         tracing::warn!(member = %author, seq = fork.seq, err = %fork, "fork kept as evidence");
                         result.new_forks.push(fork);
                     }
+                    // A rival fills nothing: later entries still wait for this seq, and
+                    // a gap reported earlier in this call may name a seq now applied.
+                    self.report_gap(author, head.seq + 1, result);
                     return Ok(());
                 }
             }
+        }
+    }
+
+    /// Reports `author`'s feed as missing `missing` while later entries wait, else as whole.
+    fn report_gap(&self, author: MemberCode, missing: u64, result: &mut Ingested) {
+        if self.pending.holds_any_of(author) {
+            result.gaps.insert(author, missing);
+        } else {
+            result.gaps.remove(&author);
         }
     }
 }
