@@ -315,6 +315,7 @@ impl Node {
             listeners,
             last_seen: HashMap::new(),
             clock_offsets: HashMap::new(),
+            heard_from_peer: false,
         };
         let task = tokio::spawn(event_loop.run());
         Ok(Node {
@@ -528,6 +529,8 @@ struct EventLoop {
     listeners: Vec<ListenerId>,
     last_seen: HashMap<PeerId, u64>,
     clock_offsets: HashMap<PeerId, i64>,
+    /// Whether any peer has announced its heads since start (see `update_readiness`).
+    heard_from_peer: bool,
 }
 
 async fn next_ingest(ingest: &mut Option<JoinHandle<IngestDone>>) -> IngestDone {
@@ -1023,7 +1026,8 @@ impl EventLoop {
         self.clock_offsets.insert(peer, offset);
         self.plan.heads_announced(peer, &status.heads);
         self.update_lag_metrics();
-        self.update_readiness(true);
+        self.heard_from_peer = true;
+        self.update_readiness();
         self.schedule_fetches();
         Ok(())
     }
@@ -1058,8 +1062,8 @@ impl EventLoop {
 
     /// Publishing becomes allowed once a peer has told us its heads and we hold at least as
     /// much of our own feed as any connected peer claims.
-    fn update_readiness(&mut self, heard_from_peer: bool) {
-        if *self.ready.borrow() || !heard_from_peer {
+    fn update_readiness(&mut self) {
+        if *self.ready.borrow() || !self.heard_from_peer {
             return;
         }
         let own = self.shared.member;
@@ -1137,7 +1141,7 @@ impl EventLoop {
             let reached = self.heads.get(&author).map_or(0, |head| head.seq);
             self.plan.answered(&peer, author, reached);
         }
-        self.update_readiness(false);
+        self.update_readiness();
         self.update_lag_metrics();
         self.schedule_fetches();
         self.start_ingest();

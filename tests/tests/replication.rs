@@ -177,3 +177,60 @@ async fn alert_after_silence_longer_than_idle_timeout_reaches_every_node_by_goss
         node.shutdown().await.expect("shutdown");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wiped_node_recovers_its_own_feed_before_publishing_and_continues_the_sequence() {
+    init_logs();
+    let network = TestNetwork::new(&["AR", "BR", "CL"], 8);
+    let mut nodes = network.start_all().await;
+    for n in 0..5 {
+        nodes[0]
+            .handle()
+            .publish(contact(&format!("ar-{n}"), "Ana", "Gómez"))
+            .await
+            .expect("publish");
+    }
+    let all: Vec<_> = nodes.iter().collect();
+    wait_until("all agree", CONVERGE, || same_heads(&all))
+        .await
+        .expect("converged");
+    let wiped = nodes.remove(0);
+    wiped.shutdown().await.expect("shutdown");
+    std::fs::remove_file(network.store_path(0)).expect("store wiped");
+
+    let again = network.start(0).await;
+    assert!(
+        !again.handle().is_ready(),
+        "a wiped node must not publish before asking peers"
+    );
+    tokio::time::timeout(CONVERGE, again.handle().wait_ready())
+        .await
+        .expect("ready")
+        .expect("up");
+    let ar = "AR".parse().expect("code");
+    assert_eq!(
+        again.handle().heads().expect("heads")[&ar].seq,
+        5,
+        "own feed recovered first"
+    );
+    let next = again
+        .handle()
+        .publish(contact("ar-5", "Ana", "Gómez"))
+        .await
+        .expect("publish");
+    assert_eq!(next.seq, 6);
+    nodes.push(again);
+    let all: Vec<_> = nodes.iter().collect();
+    wait_until("all agree", CONVERGE, || same_heads(&all))
+        .await
+        .expect("converged");
+    for node in &nodes {
+        assert!(
+            node.handle().store().forks().expect("forks").is_empty(),
+            "sequence reused"
+        );
+    }
+    for node in nodes {
+        node.shutdown().await.expect("shutdown");
+    }
+}
