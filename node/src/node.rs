@@ -54,6 +54,9 @@ const MAX_QUEUED_GOSSIP: usize = 8_192;
 const MAX_CONCURRENT_SERVES: usize = 32;
 /// Peers whose refusal is remembered so it is logged once.
 const MAX_REFUSED_REMEMBERED: usize = 1_024;
+/// Rival heads fetched as fork evidence; a key that forks more often than this is already
+/// proven bad many times over.
+const MAX_FORK_PROBES: usize = 1_024;
 /// Longest wait for peers to acknowledge a shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// How often dial schedules are checked.
@@ -316,6 +319,8 @@ impl Node {
             last_seen: HashMap::new(),
             clock_offsets: HashMap::new(),
             heard_from_peer: false,
+            fork_probes: HashSet::new(),
+            small_limit_reported: HashSet::new(),
         };
         let task = tokio::spawn(event_loop.run());
         Ok(Node {
@@ -531,6 +536,10 @@ struct EventLoop {
     clock_offsets: HashMap<PeerId, i64>,
     /// Whether any peer has announced its heads since start (see `update_readiness`).
     heard_from_peer: bool,
+    /// Rival heads already fetched, so each is fetched once.
+    fork_probes: HashSet<(MemberCode, u64, vigia_protocol::Hash)>,
+    /// Peers already reported for a smaller message limit.
+    small_limit_reported: HashSet<PeerId>,
 }
 
 async fn next_ingest(ingest: &mut Option<JoinHandle<IngestDone>>) -> IngestDone {
@@ -1013,7 +1022,8 @@ impl EventLoop {
             tracing::warn!(peer = %peer, %reason, "sync refused");
             return Err(reason);
         }
-        if status.max_message_bytes < u32::try_from(self.max_message_bytes).unwrap_or(u32::MAX) {
+        let own_limit = u32::try_from(self.max_message_bytes).unwrap_or(u32::MAX);
+        if status.max_message_bytes < own_limit && self.small_limit_reported.insert(peer) {
             tracing::warn!(
                 peer = %peer,
                 peer_limit = status.max_message_bytes,
@@ -1025,11 +1035,37 @@ impl EventLoop {
         let offset = i64::try_from(status.now_ms).unwrap_or(i64::MAX) - now_ms() as i64;
         self.clock_offsets.insert(peer, offset);
         self.plan.heads_announced(peer, &status.heads);
+        self.probe_forks(peer, &status.heads);
         self.update_lag_metrics();
         self.heard_from_peer = true;
         self.update_readiness();
         self.schedule_fetches();
         Ok(())
+    }
+
+    /// A peer whose head has our head's sequence number but another hash holds a rival
+    /// entry: fetch it so the ledger keeps it as evidence. Without this, two histories that
+    /// each stop at the same length would never meet.
+    fn probe_forks(&mut self, peer: PeerId, heads: &[(MemberCode, Head)]) {
+        for (member, head) in heads {
+            let rival = self
+                .heads
+                .get(member)
+                .is_some_and(|ours| ours.seq == head.seq && ours.hash != head.hash);
+            if !rival || self.fork_probes.len() >= MAX_FORK_PROBES {
+                continue;
+            }
+            if self.fork_probes.insert((*member, head.seq, head.hash)) {
+                tracing::warn!(%member, seq = head.seq, peer = %peer, "peer holds a different entry at our head; fetching it as evidence");
+                let request = Request::Range {
+                    author: *member,
+                    from_seq: head.seq,
+                    max_entries: 1,
+                };
+                let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
+                self.range_requests.insert(id, (peer, *member));
+            }
+        }
     }
 
     fn exchange_heads(&mut self, peer: PeerId) {

@@ -1,5 +1,6 @@
 //! Forged, misattributed, replayed, reordered and forked entries, and a stranger's node.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use libp2p::identity::Keypair;
@@ -232,6 +233,99 @@ async fn node_not_in_roster_cannot_connect_or_deliver_even_with_a_member_key() {
         assert!(!cl.connected);
     }
     stranger.shutdown().await.expect("shutdown");
+    for node in nodes {
+        node.shutdown().await.expect("shutdown");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fork_made_on_both_sides_of_a_partition_is_found_when_it_heals() {
+    init_logs();
+    // CO's node never runs; its key signs two different first entries, one relayed on each
+    // side of a cut {AR, BR} | {CL, PE}.
+    let network = TestNetwork::new(&["AR", "BR", "CL", "PE", "CO"], 9);
+    let mut nodes: Vec<Node> = Vec::new();
+    for index in 0..4 {
+        nodes.push(network.start(index).await);
+    }
+    for node in &nodes {
+        tokio::time::timeout(SETTLE, node.handle().wait_ready())
+            .await
+            .expect("ready")
+            .expect("up");
+    }
+    let left: BTreeSet<_> = [code("AR"), code("BR")].into_iter().collect();
+    let right: BTreeSet<_> = [code("CL"), code("PE")].into_iter().collect();
+    for (index, node) in nodes.iter().enumerate() {
+        let other_side = if index < 2 {
+            right.clone()
+        } else {
+            left.clone()
+        };
+        node.handle().block_members(other_side).await.expect("cut");
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let one = entry(
+        &network,
+        4,
+        1,
+        Hash::ZERO,
+        contact("co-1", "Una", "Versión"),
+    );
+    let other = entry(
+        &network,
+        4,
+        1,
+        Hash::ZERO,
+        contact("co-1", "Otra", "Versión"),
+    );
+    nodes[0]
+        .handle()
+        .gossip_raw(bytes(&one))
+        .await
+        .expect("sent");
+    nodes[2]
+        .handle()
+        .gossip_raw(bytes(&other))
+        .await
+        .expect("sent");
+    let (br, pe) = (nodes[1].handle(), nodes[3].handle());
+    wait_until("each side holds its version", SETTLE, || {
+        let held = |handle: &vigia_node::NodeHandle| {
+            handle
+                .heads()
+                .expect("heads")
+                .get(&code("CO"))
+                .map(|head| head.hash)
+        };
+        held(&br) == Some(hash_of(&one)) && held(&pe) == Some(hash_of(&other))
+    })
+    .await
+    .expect("both versions applied");
+    for node in &nodes {
+        node.handle()
+            .block_members(BTreeSet::new())
+            .await
+            .expect("healed");
+    }
+    for node in &nodes {
+        let handle = node.handle();
+        wait_until("the fork is found", SETTLE, || {
+            handle.store().forks().expect("forks").len() == 1
+        })
+        .await
+        .expect("fork found after heal");
+    }
+    assert_eq!(
+        br.heads().expect("heads")[&code("CO")].hash,
+        hash_of(&one),
+        "silent switch"
+    );
+    assert_eq!(
+        pe.heads().expect("heads")[&code("CO")].hash,
+        hash_of(&other),
+        "silent switch"
+    );
     for node in nodes {
         node.shutdown().await.expect("shutdown");
     }
