@@ -5,6 +5,7 @@
 //!   and one module, and [`run`] only dispatches;
 //! - [`keys`]: `vigia keygen`, a member's signing key and a node's libp2p identity;
 //! - [`roster`]: `vigia roster init|sign|verify|show`, building and approving the roster;
+//! - [`testnet`]: a member network on one machine: the OAS member list, synthetic directories;
 //!
 //! Key file formats and the file-writing rules live in `vigia_node::keys` and
 //! `vigia_node::files`, since the node reads what these commands write.
@@ -15,6 +16,7 @@
 
 pub mod keys;
 pub mod roster;
+pub mod testnet;
 
 use std::io::Write;
 
