@@ -3,7 +3,8 @@
 //!
 //! `configs/node.toml` documents every setting. Environment variables use the setting's
 //! name in capitals after `VIGIA_` (`VIGIA_DATA_DIR`, `VIGIA_MEMBER`); lists are
-//! comma-separated (`VIGIA_LISTEN=/ip4/127.0.0.1/tcp/4100,/ip4/127.0.0.1/udp/4100/quic-v1`).
+//! comma-separated (`VIGIA_LISTEN=/ip4/127.0.0.1/tcp/4100,/ip4/127.0.0.1/udp/4100/quic-v1`);
+//! a setting of a section takes a double underscore (`VIGIA_API__LISTEN=127.0.0.1:8441`).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -17,6 +18,21 @@ pub const DEFAULT_SYNC_INTERVAL_SECS: u64 = 30;
 
 /// Default largest gossip message: one maximal entry plus gossipsub framing.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = vigia_protocol::codec::MAX_ENTRY_BYTES + 1024;
+
+/// Default address of the local HTTP API: loopback only, because the API holds the
+/// directory and takes alerts, and nothing outside this machine should reach it unless the
+/// IT team decides so.
+pub const DEFAULT_API_LISTEN: &str = "127.0.0.1:8440";
+
+/// Default largest request body of the local API: a CSV import of about 10,000 contacts
+/// (≈ 300 bytes a row) fits; anything larger is refused before it is read.
+pub const DEFAULT_API_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// Smallest allowed body limit: one maximal entry body sent as JSON must fit.
+const MIN_API_BODY_BYTES: usize = 2 * vigia_protocol::codec::MAX_ENTRY_BYTES;
+
+/// Name of the token file in the data directory (see [`crate::tokens`]).
+pub const TOKENS_FILE: &str = "tokens.json";
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -57,6 +73,50 @@ pub struct NodeConfig {
     /// Log filter in `tracing` syntax, such as `info` or `vigia_node=debug,info`.
     #[serde(default = "default_log")]
     pub log: String,
+    /// The local HTTP API (`[api]` section).
+    #[serde(default)]
+    pub api: ApiConfig,
+}
+
+/// Settings of the local HTTP API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Socket address the API listens on, such as `127.0.0.1:8440`.
+    #[serde(default = "default_api_listen")]
+    pub listen: String,
+    /// Largest request body accepted, in bytes; larger ones get 413.
+    #[serde(default = "default_api_max_body_bytes")]
+    pub max_body_bytes: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_api_listen(),
+            max_body_bytes: default_api_max_body_bytes(),
+        }
+    }
+}
+
+impl ApiConfig {
+    /// The listen address, parsed.
+    pub fn listen_address(&self) -> Result<std::net::SocketAddr> {
+        self.listen.parse().with_context(|| {
+            format!(
+                "api.listen {:?} is not an address such as 127.0.0.1:8440",
+                self.listen
+            )
+        })
+    }
+}
+
+fn default_api_listen() -> String {
+    DEFAULT_API_LISTEN.into()
+}
+
+fn default_api_max_body_bytes() -> usize {
+    DEFAULT_API_MAX_BODY_BYTES
 }
 
 fn default_sync_interval() -> u64 {
@@ -96,6 +156,9 @@ pub struct Overrides {
     /// Log format: text or json.
     #[arg(long)]
     pub log_format: Option<String>,
+    /// Address of the local HTTP API, such as 127.0.0.1:8440.
+    #[arg(long)]
+    pub api_listen: Option<String>,
 }
 
 impl NodeConfig {
@@ -121,7 +184,8 @@ impl NodeConfig {
             .set_override_option("member", overrides.member.clone())?
             .set_override_option("data_dir", path_text(&overrides.data_dir))?
             .set_override_option("roster", path_text(&overrides.roster))?
-            .set_override_option("log_format", overrides.log_format.clone())?;
+            .set_override_option("log_format", overrides.log_format.clone())?
+            .set_override_option("api.listen", overrides.api_listen.clone())?;
         if !overrides.listen.is_empty() {
             builder = builder.set_override("listen", overrides.listen.clone())?;
         }
@@ -157,6 +221,10 @@ impl NodeConfig {
         if self.max_message_bytes < floor {
             bail!("max_message_bytes must be at least {floor} so that any valid entry fits");
         }
+        if self.api.max_body_bytes < MIN_API_BODY_BYTES {
+            bail!("api.max_body_bytes must be at least {MIN_API_BODY_BYTES}: any entry must fit");
+        }
+        self.api.listen_address()?;
         Ok(())
     }
 
@@ -169,6 +237,11 @@ impl NodeConfig {
     pub fn store_path(&self) -> PathBuf {
         self.data_dir.join("vigia.redb")
     }
+
+    /// The API token file.
+    pub fn tokens_path(&self) -> PathBuf {
+        self.data_dir.join(TOKENS_FILE)
+    }
 }
 
 /// Flag paths are relative to the working directory, unlike paths in the file, so they are
@@ -177,4 +250,49 @@ fn path_text(path: &Option<PathBuf>) -> Option<String> {
     let path = path.as_ref()?;
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.clone());
     Some(absolute.display().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(toml: &str, overrides: Overrides) -> Result<NodeConfig> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("node.toml");
+        let base = "member = \"PE\"\nroster = \"r\"\nmember_key = \"m\"\nnode_key = \"n\"\n";
+        std::fs::write(&path, format!("{base}data_dir = \"data\"\n{toml}"))?;
+        NodeConfig::load(&Overrides {
+            config: Some(path),
+            ..overrides
+        })
+    }
+
+    #[test]
+    fn api_section_has_loopback_defaults() {
+        let config = load("", Overrides::default()).expect("valid");
+        assert_eq!(config.api.listen, DEFAULT_API_LISTEN);
+        assert_eq!(config.api.max_body_bytes, DEFAULT_API_MAX_BODY_BYTES);
+        assert!(config.tokens_path().ends_with("data/tokens.json"));
+    }
+
+    #[test]
+    fn api_section_is_read_and_the_flag_overrides_it() {
+        let toml = "[api]\nlisten = \"127.0.0.1:9000\"\nmax_body_bytes = 1048576\n";
+        let config = load(toml, Overrides::default()).expect("valid");
+        assert_eq!(config.api.listen, "127.0.0.1:9000");
+        assert_eq!(config.api.max_body_bytes, 1_048_576);
+        let flag = Overrides {
+            api_listen: Some("127.0.0.1:9001".into()),
+            ..Overrides::default()
+        };
+        let config = load(toml, flag).expect("valid");
+        assert_eq!(config.api.listen_address().expect("address").port(), 9001);
+    }
+
+    #[test]
+    fn bad_api_settings_are_refused() {
+        assert!(load("[api]\nlisten = \"localhost\"\n", Overrides::default()).is_err());
+        assert!(load("[api]\nmax_body_bytes = 10\n", Overrides::default()).is_err());
+        assert!(load("[api]\nlisen = \"127.0.0.1:1\"\n", Overrides::default()).is_err());
+    }
 }

@@ -11,8 +11,13 @@
 //! - [`store`] is the redb file; [`views`] are the directory and alerts derived from it.
 //! - [`config`] and [`keys`] load settings and key files; [`files`] holds the rules for
 //!   reading and writing them (bounded reads, no accidental overwrite, atomic replace).
+//! - [`api`] is the local HTTP/JSON API for the `vigia` command, scripts and monitoring: it
+//!   reads the directory through [`search`] (an in-memory index that follows the node's
+//!   events), alerts through [`views`], and publishes through [`node::NodeHandle`];
+//!   [`tokens`] holds its bearer tokens, in a file of their own beside the store.
 #![deny(missing_docs)]
 
+pub mod api;
 pub mod config;
 pub mod files;
 pub mod keys;
@@ -21,8 +26,10 @@ pub mod metrics;
 pub mod network;
 pub mod node;
 pub mod pending;
+pub mod search;
 pub mod store;
 pub mod sync_plan;
+pub mod tokens;
 pub mod views;
 
 pub use node::{Node, NodeHandle};

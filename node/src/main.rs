@@ -3,8 +3,10 @@
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
+use vigia_node::api::{ApiServer, ApiSettings};
 use vigia_node::config::{LogFormat, NodeConfig, Overrides};
 use vigia_node::node::{Node, NodeSetup};
+use vigia_node::tokens::{Role, TokenStore};
 
 /// A Vigía member node.
 #[derive(Parser)]
@@ -20,6 +22,38 @@ enum Command {
     Run(Overrides),
     /// Rebuilds the derived views (directory, alerts) from the stored entries.
     Rebuild(Overrides),
+    /// Manages the bearer tokens of the local API; works while the node runs.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Creates a token and prints it on standard output, once: only its hash is kept.
+    Create {
+        /// focal (read, issue and acknowledge alerts) or admin (also change the directory).
+        #[arg(long)]
+        role: Role,
+        /// Who or what will hold it, such as a person's name or "monitoring"; unique.
+        #[arg(long)]
+        label: String,
+        #[command(flatten)]
+        overrides: Overrides,
+    },
+    /// Lists the tokens (never the tokens themselves).
+    List {
+        #[command(flatten)]
+        overrides: Overrides,
+    },
+    /// Revokes a token, named by its id or label; it stops working at once.
+    Revoke {
+        /// The token's id (from `token list`) or its label.
+        token: String,
+        #[command(flatten)]
+        overrides: Overrides,
+    },
 }
 
 fn main() {
@@ -44,6 +78,55 @@ fn run(cli: Cli) -> Result<()> {
             println!("views rebuilt from {count} entries");
             Ok(())
         }
+        Command::Token { command } => token(command),
+    }
+}
+
+fn token(command: TokenCommand) -> Result<()> {
+    match command {
+        TokenCommand::Create {
+            role,
+            label,
+            overrides,
+        } => {
+            let store = TokenStore::new(NodeConfig::load(&overrides)?.tokens_path());
+            let (record, token) = store.create(role, &label)?;
+            eprintln!(
+                "created {} token {} labelled {:?}; it is shown only now:",
+                record.role.as_str(),
+                record.id,
+                record.label
+            );
+            println!("{token}");
+            Ok(())
+        }
+        TokenCommand::List { overrides } => {
+            let store = TokenStore::new(NodeConfig::load(&overrides)?.tokens_path());
+            let records = store.list()?;
+            if records.is_empty() {
+                eprintln!("no tokens; create one with `vigia-node token create`");
+                return Ok(());
+            }
+            println!("{:<12}  {:<5}  {:<20}  LABEL", "ID", "ROLE", "CREATED");
+            for record in records {
+                // Whole seconds are enough to tell tokens apart in a list.
+                let created = vigia_node::api::time::format(record.created_at_ms / 1000 * 1000);
+                println!(
+                    "{:<12}  {:<5}  {:<20}  {}",
+                    record.id,
+                    record.role.as_str(),
+                    created,
+                    record.label
+                );
+            }
+            Ok(())
+        }
+        TokenCommand::Revoke { token, overrides } => {
+            let store = TokenStore::new(NodeConfig::load(&overrides)?.tokens_path());
+            let record = store.revoke(&token)?;
+            println!("revoked token {} labelled {:?}", record.id, record.label);
+            Ok(())
+        }
     }
 }
 
@@ -62,9 +145,21 @@ fn init_logging(config: &NodeConfig) -> Result<()> {
 }
 
 async fn serve(config: NodeConfig) -> Result<()> {
+    let settings = ApiSettings::from_config(&config)?;
     let node = Node::start(NodeSetup::from_config(&config)?).await?;
+    let api = match ApiServer::start(node.handle(), settings).await {
+        Ok(api) => api,
+        Err(error) => {
+            // The node started; stop it in order before reporting why the API could not.
+            let _ = node.shutdown().await;
+            return Err(error);
+        }
+    };
     wait_for_signal().await?;
     tracing::info!("shutting down");
+    if let Err(error) = api.shutdown().await {
+        tracing::warn!(err = %format!("{error:#}"), "api did not stop cleanly");
+    }
     node.shutdown().await
 }
 

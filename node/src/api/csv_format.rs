@@ -1,0 +1,399 @@
+//! The directory's CSV layout, shared by import and export so that an export imports back
+//! unchanged.
+//!
+//! One file holds one record type, told apart by its header: a `given_names` column makes
+//! it contacts, a `kind` column institutions (spreadsheets keep one table per sheet, and a
+//! contact names its institution by id, so institutions are imported first). Columns may
+//! come in any order, names are case-insensitive, and optional ones may be left out.
+//!
+//! Contacts: `id, given_names, family_names, institution_id, role, emails, phones,
+//! languages, always_on, time_zone, from, to, notes`; required are `id`, `given_names`,
+//! `family_names`, `institution_id` and `always_on` (`true`/`false`; when false,
+//! `time_zone`, `from` and `to` give office hours).
+//!
+//! Institutions: `id, name, name_en, name_es, name_pt, name_fr, kind, address, phones,
+//! emails`; required are `id`, `name` and `kind` (`police`, `intelligence`,
+//! `financial_intelligence_unit`, `prosecutor`, `customs`, `migration`, `csirt`,
+//! `ministry`, `military`, `other`).
+//!
+//! Lists (emails, phones, languages) separate items with `|`. Free text is taken exactly
+//! as written; ids, codes and list items are trimmed of surrounding spaces.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use vigia_protocol::body::{Availability, Contact, Institution, InstitutionKind, LocalizedNames};
+
+/// Separator of list items within one cell.
+pub const LIST_SEPARATOR: char = '|';
+
+/// Contact columns, in export order.
+pub const CONTACT_COLUMNS: [&str; 13] = [
+    "id",
+    "given_names",
+    "family_names",
+    "institution_id",
+    "role",
+    "emails",
+    "phones",
+    "languages",
+    "always_on",
+    "time_zone",
+    "from",
+    "to",
+    "notes",
+];
+const CONTACT_REQUIRED: [&str; 5] = [
+    "id",
+    "given_names",
+    "family_names",
+    "institution_id",
+    "always_on",
+];
+
+/// Institution columns, in export order.
+pub const INSTITUTION_COLUMNS: [&str; 10] = [
+    "id", "name", "name_en", "name_es", "name_pt", "name_fr", "kind", "address", "phones", "emails",
+];
+const INSTITUTION_REQUIRED: [&str; 3] = ["id", "name", "kind"];
+
+/// What a file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordType {
+    /// Contacts.
+    Contacts,
+    /// Institutions.
+    Institutions,
+}
+
+impl RecordType {
+    fn columns(self) -> &'static [&'static str] {
+        match self {
+            RecordType::Contacts => &CONTACT_COLUMNS,
+            RecordType::Institutions => &INSTITUTION_COLUMNS,
+        }
+    }
+
+    fn required(self) -> &'static [&'static str] {
+        match self {
+            RecordType::Contacts => &CONTACT_REQUIRED,
+            RecordType::Institutions => &INSTITUTION_REQUIRED,
+        }
+    }
+}
+
+/// A problem with one cell (or a whole row, or the header), where a spreadsheet user can
+/// find it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CellError {
+    /// Line of the file where the row starts, from 1 (the header is line 1).
+    pub line: u64,
+    /// The column, as the header names it; empty for a problem with the whole row.
+    pub column: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl CellError {
+    fn new(line: u64, column: &str, reason: impl Into<String>) -> Self {
+        Self {
+            line,
+            column: column.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The columns of one file: which record type, and where each known column is.
+#[derive(Debug)]
+pub struct Layout {
+    /// The record type the header names.
+    pub record_type: RecordType,
+    positions: HashMap<&'static str, usize>,
+    width: usize,
+}
+
+/// The delimiter a file uses, from its first line: whichever of `,`, `;` and tab occurs
+/// most there (spreadsheets in Spanish, Portuguese and French locales write `;`).
+pub fn detect_delimiter(text: &str) -> u8 {
+    let header = text.lines().next().unwrap_or_default();
+    let count = |delimiter: char| header.matches(delimiter).count();
+    [(b';', count(';')), (b'\t', count('\t'))]
+        .into_iter()
+        .filter(|(_, found)| *found > count(','))
+        .max_by_key(|(_, found)| *found)
+        .map_or(b',', |(delimiter, _)| delimiter)
+}
+
+impl Layout {
+    /// Reads the header.
+    pub fn from_header(header: &csv::StringRecord) -> Result<Self, Vec<CellError>> {
+        let names: Vec<String> = header
+            .iter()
+            .map(|name| name.trim().to_ascii_lowercase())
+            .collect();
+        let has = |column: &str| names.iter().any(|name| name == column);
+        let record_type = if has("given_names") {
+            RecordType::Contacts
+        } else if has("kind") {
+            RecordType::Institutions
+        } else {
+            return Err(vec![CellError::new(
+                1,
+                "",
+                "the header names neither contacts (a given_names column) nor institutions \
+                 (a kind column)",
+            )]);
+        };
+        let mut errors = Vec::new();
+        let mut positions = HashMap::new();
+        for (position, name) in names.iter().enumerate() {
+            match record_type.columns().iter().find(|column| *column == name) {
+                Some(column) if positions.contains_key(column) => {
+                    errors.push(CellError::new(1, name, "the column appears twice"));
+                }
+                Some(column) => {
+                    positions.insert(*column, position);
+                }
+                None => errors.push(CellError::new(
+                    1,
+                    name,
+                    format!(
+                        "unknown column; expected some of {}",
+                        record_type.columns().join(", ")
+                    ),
+                )),
+            }
+        }
+        for required in record_type.required() {
+            if !positions.contains_key(required) {
+                errors.push(CellError::new(1, required, "required column is missing"));
+            }
+        }
+        if errors.is_empty() {
+            Ok(Self {
+                record_type,
+                positions,
+                width: names.len(),
+            })
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Checks that a row has as many fields as the header.
+    pub fn check_width(&self, row: &csv::StringRecord, line: u64) -> Result<(), CellError> {
+        if row.len() == self.width {
+            Ok(())
+        } else {
+            Err(CellError::new(
+                line,
+                "",
+                format!(
+                    "the row has {} fields; the header has {}",
+                    row.len(),
+                    self.width
+                ),
+            ))
+        }
+    }
+
+    fn cell<'a>(&self, row: &'a csv::StringRecord, column: &str) -> &'a str {
+        self.positions
+            .get(column)
+            .and_then(|position| row.get(*position))
+            .unwrap_or_default()
+    }
+
+    /// A contact from a row (the protocol's rules are checked separately).
+    pub fn contact(&self, row: &csv::StringRecord, line: u64) -> Result<Contact, CellError> {
+        let cell = |column| self.cell(row, column);
+        let always_on = match cell("always_on").trim().to_ascii_lowercase().as_str() {
+            "true" | "yes" | "1" => true,
+            "false" | "no" | "0" => false,
+            other => {
+                return Err(CellError::new(
+                    line,
+                    "always_on",
+                    format!("{other:?} is not true or false"),
+                ));
+            }
+        };
+        let hours = ["time_zone", "from", "to"].map(|column| cell(column).trim().to_owned());
+        let availability = if always_on {
+            if let Some(column) = ["time_zone", "from", "to"]
+                .iter()
+                .zip(&hours)
+                .find_map(|(column, value)| (!value.is_empty()).then_some(column))
+            {
+                return Err(CellError::new(
+                    line,
+                    column,
+                    "must be empty when always_on is true",
+                ));
+            }
+            Availability::AlwaysOn
+        } else {
+            let [time_zone, from, to] = hours;
+            Availability::Hours {
+                time_zone,
+                from,
+                to,
+            }
+        };
+        Ok(Contact {
+            id: cell("id").trim().to_owned(),
+            given_names: cell("given_names").to_owned(),
+            family_names: cell("family_names").to_owned(),
+            institution_id: cell("institution_id").trim().to_owned(),
+            role: cell("role").to_owned(),
+            emails: list(cell("emails")),
+            phones: list(cell("phones")),
+            languages: list(cell("languages")),
+            availability,
+            notes: cell("notes").to_owned(),
+        })
+    }
+
+    /// An institution from a row (the protocol's rules are checked separately).
+    pub fn institution(
+        &self,
+        row: &csv::StringRecord,
+        line: u64,
+    ) -> Result<Institution, CellError> {
+        let cell = |column| self.cell(row, column);
+        let optional = |column| Some(cell(column).to_owned()).filter(|name| !name.is_empty());
+        let kind_text = cell("kind").trim();
+        let kind: InstitutionKind =
+            serde_json::from_value(serde_json::Value::String(kind_text.to_ascii_lowercase()))
+                .map_err(|_| {
+                    CellError::new(
+                        line,
+                        "kind",
+                        format!(
+                            "{kind_text:?} is not one of police, intelligence, \
+                             financial_intelligence_unit, prosecutor, customs, migration, \
+                             csirt, ministry, military, other"
+                        ),
+                    )
+                })?;
+        Ok(Institution {
+            id: cell("id").trim().to_owned(),
+            name: cell("name").to_owned(),
+            names: LocalizedNames {
+                en: optional("name_en"),
+                es: optional("name_es"),
+                pt: optional("name_pt"),
+                fr: optional("name_fr"),
+            },
+            kind,
+            address: cell("address").to_owned(),
+            phones: list(cell("phones")),
+            emails: list(cell("emails")),
+        })
+    }
+}
+
+fn list(cell: &str) -> Vec<String> {
+    cell.split(LIST_SEPARATOR)
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn join(items: &[String]) -> String {
+    items.join(&LIST_SEPARATOR.to_string())
+}
+
+/// A protocol field path as a CSV column and a reason prefix: `contact.phones[1]` is the
+/// `phones` column, "item 2".
+pub fn column_of(field: &str) -> (String, Option<usize>) {
+    let field = field
+        .strip_prefix("contact.")
+        .or_else(|| field.strip_prefix("institution."))
+        .unwrap_or(field);
+    let field = field.strip_prefix("availability.").unwrap_or(field);
+    let (field, item) = match field.split_once('[') {
+        Some((name, rest)) => (name, rest.trim_end_matches(']').parse::<usize>().ok()),
+        None => (field, None),
+    };
+    let column = match field.strip_prefix("names.") {
+        Some(language) => format!("name_{language}"),
+        None => field.to_owned(),
+    };
+    (column, item)
+}
+
+/// A contact's cells, in [`CONTACT_COLUMNS`] order.
+pub fn contact_row(contact: &Contact) -> Vec<String> {
+    let (always_on, time_zone, from, to) = match &contact.availability {
+        Availability::AlwaysOn => ("true", "", "", ""),
+        Availability::Hours {
+            time_zone,
+            from,
+            to,
+        } => ("false", time_zone.as_str(), from.as_str(), to.as_str()),
+    };
+    vec![
+        contact.id.clone(),
+        contact.given_names.clone(),
+        contact.family_names.clone(),
+        contact.institution_id.clone(),
+        contact.role.clone(),
+        join(&contact.emails),
+        join(&contact.phones),
+        join(&contact.languages),
+        always_on.to_owned(),
+        time_zone.to_owned(),
+        from.to_owned(),
+        to.to_owned(),
+        contact.notes.clone(),
+    ]
+}
+
+/// An institution's cells, in [`INSTITUTION_COLUMNS`] order.
+pub fn institution_row(institution: &Institution) -> Vec<String> {
+    let names = &institution.names;
+    let name = |name: &Option<String>| name.clone().unwrap_or_default();
+    let kind = serde_json::to_value(institution.kind)
+        .ok()
+        .and_then(|value| value.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    vec![
+        institution.id.clone(),
+        institution.name.clone(),
+        name(&names.en),
+        name(&names.es),
+        name(&names.pt),
+        name(&names.fr),
+        kind,
+        institution.address.clone(),
+        join(&institution.phones),
+        join(&institution.emails),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delimiter_follows_the_header() {
+        assert_eq!(detect_delimiter("id;given_names;family_names\n1,2;3"), b';');
+        assert_eq!(detect_delimiter("id,given_names\n"), b',');
+        assert_eq!(detect_delimiter("id\tkind\tname"), b'\t');
+        assert_eq!(detect_delimiter("id"), b',');
+    }
+
+    #[test]
+    fn protocol_fields_map_to_columns() {
+        assert_eq!(column_of("contact.phones[1]"), ("phones".into(), Some(1)));
+        assert_eq!(
+            column_of("contact.availability.from"),
+            ("from".into(), None)
+        );
+        assert_eq!(column_of("institution.names.fr"), ("name_fr".into(), None));
+    }
+}

@@ -1,0 +1,164 @@
+//! `GET /v1/export.csv` and `GET /v1/export.vcf`: the directory as files.
+//!
+//! The CSV export is one member's contacts or institutions in the layout the import reads
+//! (see [`super::csv_format`]), so an IT team can edit its directory in a spreadsheet and
+//! import it back. It starts with a UTF-8 byte-order mark unless `bom=false`: without it,
+//! common spreadsheets read UTF-8 as a legacy code page and garble every accent.
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use vigia_protocol::MemberCode;
+
+use super::Shared;
+use super::auth::Focal;
+use super::csv_format::{
+    CONTACT_COLUMNS, INSTITUTION_COLUMNS, RecordType, contact_row, institution_row,
+};
+use super::errors::{ApiError, ApiResult};
+use super::extract::{QueryParams, parse_bool, parse_member_param, present};
+use super::vcard;
+use crate::search::{Directory, InstitutionQuery};
+
+/// The UTF-8 byte-order mark.
+const BOM: &str = "\u{feff}";
+
+/// Query of `GET /v1/export.csv`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CsvParams {
+    member: Option<String>,
+    #[serde(rename = "type")]
+    record_type: Option<String>,
+    bom: Option<String>,
+}
+
+/// `GET /v1/export.csv?member=&type=contacts|institutions&bom=`: one member's records
+/// (this node's member unless named), ordered by id.
+pub async fn csv(
+    State(context): State<Shared>,
+    _caller: Focal,
+    QueryParams(params): QueryParams<CsvParams>,
+) -> ApiResult<Response> {
+    let member = parse_member_param("member", &params.member)?
+        .map(|member| context.known_member(member))
+        .transpose()?
+        .unwrap_or_else(|| context.node.member());
+    let record_type = match present(&params.record_type) {
+        None | Some("contacts") => RecordType::Contacts,
+        Some("institutions") => RecordType::Institutions,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "type",
+                format!("type={other:?} is neither contacts nor institutions"),
+            ));
+        }
+    };
+    let bom = parse_bool("bom", &params.bom)?.unwrap_or(true);
+    // A directory of many thousand rows takes a while to write; it runs off the async
+    // workers.
+    let directory = context.directory.clone();
+    let body = tokio::task::spawn_blocking(move || csv_file(&directory, member, record_type, bom))
+        .await
+        .map_err(anyhow::Error::from)??;
+    let name = match record_type {
+        RecordType::Contacts => "contacts",
+        RecordType::Institutions => "institutions",
+    };
+    let disposition = format!("attachment; filename=\"{member}-{name}.csv\"");
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+fn csv_file(
+    directory: &Directory,
+    member: MemberCode,
+    record_type: RecordType,
+    bom: bool,
+) -> anyhow::Result<Vec<u8>> {
+    let mut body = if bom {
+        BOM.as_bytes().to_vec()
+    } else {
+        Vec::new()
+    };
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(&mut body);
+    match record_type {
+        RecordType::Contacts => {
+            writer.write_record(CONTACT_COLUMNS)?;
+            for hit in directory.contacts_of(Some(member)) {
+                writer.write_record(contact_row(&hit.record.contact))?;
+            }
+        }
+        RecordType::Institutions => {
+            writer.write_record(INSTITUTION_COLUMNS)?;
+            let query = InstitutionQuery {
+                member: Some(member),
+                ..InstitutionQuery::default()
+            };
+            for record in directory.institutions(&query) {
+                writer.write_record(institution_row(&record.institution))?;
+            }
+        }
+    }
+    writer.flush()?;
+    drop(writer);
+    Ok(body)
+}
+
+/// Query of `GET /v1/export.vcf`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VcardParams {
+    member: Option<String>,
+}
+
+/// `GET /v1/export.vcf?member=`: the contacts of one member, or of every member, as vCard
+/// 4.0.
+pub async fn vcf(
+    State(context): State<Shared>,
+    _caller: Focal,
+    QueryParams(params): QueryParams<VcardParams>,
+) -> ApiResult<Response> {
+    let member = parse_member_param("member", &params.member)?
+        .map(|member| context.known_member(member))
+        .transpose()?;
+    let directory = context.directory.clone();
+    let body = tokio::task::spawn_blocking(move || vcard_file(&directory, member))
+        .await
+        .map_err(anyhow::Error::from)?;
+    let file = member.map_or_else(|| "vigia".to_owned(), |member| member.to_string());
+    let disposition = format!("attachment; filename=\"{file}-contacts.vcf\"");
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/vcard; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+fn vcard_file(directory: &Directory, member: Option<MemberCode>) -> String {
+    let mut body = String::new();
+    for hit in directory.contacts_of(member) {
+        let organization = hit
+            .institution
+            .as_ref()
+            .map(|institution| institution.institution.name.as_str());
+        body.push_str(&vcard::card(
+            hit.record.member,
+            &hit.record.contact,
+            organization,
+        ));
+    }
+    body
+}

@@ -1,0 +1,190 @@
+//! `/v1/network`, `/v1/health` and `/metrics`: how this node sees the network, whether it
+//! is alive, and its Prometheus metrics.
+//!
+//! Health and metrics need no token: monitoring systems poll them, and they hold counts,
+//! member codes and readiness only, never directory or alert content. The API listens on
+//! loopback unless the IT team configures otherwise.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use vigia_protocol::MemberCode;
+
+use super::auth::Focal;
+use super::errors::{ApiError, ApiResult};
+use super::{Shared, time};
+use crate::node::NetworkStatus;
+
+/// Longest wait for the node's event loop to report its status; a loop that takes longer
+/// is stuck, which is what the health check is for.
+const STATUS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// One node of a member.
+#[derive(Debug, Serialize)]
+struct NodeView {
+    peer: String,
+    connected: bool,
+    last_seen: Option<String>,
+    clock_offset_ms: Option<i64>,
+}
+
+/// A member as this node sees it.
+#[derive(Debug, Serialize)]
+struct MemberView {
+    member: MemberCode,
+    name: String,
+    /// This node's own member.
+    #[serde(rename = "self")]
+    is_self: bool,
+    /// A connection to one of its nodes is open (always true for this node's own member).
+    reachable: bool,
+    /// The latest time one of its nodes was heard from.
+    last_seen: Option<String>,
+    /// Its feed's latest entry held here.
+    latest_seq: u64,
+    /// Entries of its feed that connected peers hold and this node does not yet.
+    behind: u64,
+    /// Sequence numbers where its feed forked (evidence of a misbehaving key).
+    forks: Vec<u64>,
+    /// Its clock minus ours, from the latest heads exchange with any of its nodes.
+    clock_offset_ms: Option<i64>,
+    nodes: Vec<NodeView>,
+}
+
+/// The network.
+#[derive(Debug, Serialize)]
+struct NetworkView {
+    network: String,
+    network_id: String,
+    member: MemberCode,
+    peer_id: String,
+    /// Whether this node may publish (its own feed is confirmed with a peer).
+    ready: bool,
+    /// Entries waiting for a gap in their feed to fill.
+    pending: usize,
+    members: Vec<MemberView>,
+}
+
+async fn status(context: &Shared) -> ApiResult<NetworkStatus> {
+    match tokio::time::timeout(STATUS_TIMEOUT, context.node.status()).await {
+        Ok(Ok(status)) => Ok(status),
+        Ok(Err(err)) => Err(ApiError::unavailable("node_stopped", format!("{err:#}"))),
+        Err(_) => Err(ApiError::unavailable(
+            "node_busy",
+            "the node's event loop did not answer in time",
+        )),
+    }
+}
+
+/// `GET /v1/network`.
+pub async fn network(
+    State(context): State<Shared>,
+    _caller: Focal,
+) -> ApiResult<impl IntoResponse> {
+    let status = status(&context).await?;
+    let store = context.node.store().clone();
+    let forks = tokio::task::spawn_blocking(move || store.forks())
+        .await
+        .map_err(anyhow::Error::from)??;
+    let mut forks_of: BTreeMap<MemberCode, Vec<u64>> = BTreeMap::new();
+    for fork in forks {
+        forks_of.entry(fork.author).or_default().push(fork.seq);
+    }
+    let own = context.node.member();
+    let roster = context.node.roster();
+    let members = roster
+        .members()
+        .iter()
+        .map(|member| {
+            let nodes: Vec<NodeView> = status
+                .peers
+                .iter()
+                .filter(|peer| peer.member == member.code)
+                .map(|peer| NodeView {
+                    peer: peer.peer.to_string(),
+                    connected: peer.connected,
+                    last_seen: peer.last_seen_ms.map(time::format),
+                    clock_offset_ms: peer.clock_offset_ms,
+                })
+                .collect();
+            let peers = status
+                .peers
+                .iter()
+                .filter(|peer| peer.member == member.code);
+            let last_seen_ms = peers.clone().filter_map(|peer| peer.last_seen_ms).max();
+            let latest = peers.max_by_key(|peer| peer.last_seen_ms);
+            let mut forks = forks_of.remove(&member.code).unwrap_or_default();
+            forks.dedup();
+            MemberView {
+                member: member.code,
+                name: member.name.clone(),
+                is_self: member.code == own,
+                reachable: member.code == own || nodes.iter().any(|node| node.connected),
+                last_seen: last_seen_ms.map(time::format),
+                latest_seq: status.heads.get(&member.code).map_or(0, |head| head.seq),
+                behind: status.behind.get(&member.code).copied().unwrap_or(0),
+                forks,
+                clock_offset_ms: latest.and_then(|peer| peer.clock_offset_ms),
+                nodes,
+            }
+        })
+        .collect();
+    Ok(Json(NetworkView {
+        network: roster.network().to_owned(),
+        network_id: roster.id().to_hex(),
+        member: own,
+        peer_id: context.node.peer_id().to_string(),
+        ready: status.ready,
+        pending: status.pending,
+        members,
+    }))
+}
+
+/// Health as monitoring sees it.
+#[derive(Debug, Serialize)]
+struct Health {
+    /// `ok` when the node answers, `unavailable` when it does not.
+    status: &'static str,
+    /// Whether the node may publish.
+    ready: bool,
+    /// Roster nodes connected now.
+    connected_peers: usize,
+}
+
+/// `GET /v1/health`: 200 while the node's event loop answers, 503 when it does not.
+pub async fn health(State(context): State<Shared>) -> Response {
+    match status(&context).await {
+        Ok(status) => Json(Health {
+            status: "ok",
+            ready: status.ready,
+            connected_peers: status.peers.iter().filter(|peer| peer.connected).count(),
+        })
+        .into_response(),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(Health {
+                status: "unavailable",
+                ready: false,
+                connected_peers: 0,
+            }),
+        )
+            .into_response(),
+    }
+}
+
+/// `GET /metrics`: the Prometheus text format.
+pub async fn metrics(State(context): State<Shared>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        context.node.metrics().encode(),
+    )
+        .into_response()
+}
