@@ -15,9 +15,11 @@
 //!   reads the directory through [`search`] (an in-memory index that follows the node's
 //!   events), alerts through [`views`], and publishes through [`node::NodeHandle`];
 //!   [`tokens`] holds its bearer tokens, in a file of their own beside the store.
+//! - [`cli`] is the `vigia-node` command line, shared with `vigia node`.
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod cli;
 pub mod config;
 pub mod files;
 pub mod keys;

@@ -82,13 +82,7 @@ impl Store {
 
     /// The head of every feed held.
     pub fn heads(&self) -> Result<BTreeMap<MemberCode, Head>> {
-        let table = self.read()?.open_table(HEADS)?;
-        let mut heads = BTreeMap::new();
-        for row in table.iter()? {
-            let (author, value) = row?;
-            heads.insert(member(author.value())?, decode_head(value.value())?);
-        }
-        Ok(heads)
+        heads_in(&self.read()?)
     }
 
     /// Up to `max_entries` consecutive entries of `author` from `from_seq`, stopping before
@@ -213,6 +207,17 @@ impl Batch {
     pub fn commit(self) -> Result<()> {
         self.txn.commit().context("cannot commit applied entries")
     }
+}
+
+/// The head of every feed in a read snapshot.
+pub fn heads_in(read: &ReadTransaction) -> Result<BTreeMap<MemberCode, Head>> {
+    let table = read.open_table(HEADS)?;
+    let mut heads = BTreeMap::new();
+    for row in table.iter()? {
+        let (author, value) = row?;
+        heads.insert(member(author.value())?, decode_head(value.value())?);
+    }
+    Ok(heads)
 }
 
 fn member(value: u16) -> Result<MemberCode> {

@@ -245,3 +245,24 @@ pub fn acknowledgements(read: &ReadTransaction, alert: &EntryRef) -> Result<Vec<
     }
     Ok(records)
 }
+
+/// SHA-256 over every contact and institution record in key order: two nodes with the
+/// same digest show the same directory. (Alerts and acknowledgements follow from the same
+/// heads and are not part of it.)
+pub fn directory_digest(read: &ReadTransaction) -> Result<Hash> {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for definition in [CONTACTS, INSTITUTIONS] {
+        let table = read.open_table(definition)?;
+        for row in table.iter()? {
+            let (key, value) = row?;
+            let (member, id) = key.value();
+            hasher.update(member.to_be_bytes());
+            hasher.update((id.len() as u64).to_be_bytes());
+            hasher.update(id.as_bytes());
+            hasher.update((value.value().len() as u64).to_be_bytes());
+            hasher.update(value.value());
+        }
+    }
+    Ok(Hash(hasher.finalize().into()))
+}

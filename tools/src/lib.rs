@@ -14,6 +14,7 @@
 //! context; `main` prints the whole chain.
 #![deny(missing_docs)]
 
+pub mod client;
 pub mod keys;
 pub mod roster;
 pub mod testnet;
@@ -43,6 +44,13 @@ pub enum Command {
     /// Build, sign, verify and inspect the network's roster.
     #[command(subcommand)]
     Roster(roster::Command),
+    /// Run a network of member nodes on this machine, break it, check it heals.
+    #[command(subcommand)]
+    Testnet(testnet::Command),
+    /// The `vigia-node` daemon's own commands (`vigia node run --config FILE`), so one
+    /// executable can run a whole test network.
+    #[command(subcommand)]
+    Node(vigia_node::cli::Command),
 }
 
 /// Runs one command, writing what it reports to `out`.
@@ -50,6 +58,8 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
     match cli.command {
         Command::Keygen(args) => keys::keygen(&args, out),
         Command::Roster(command) => roster::run(command, out),
+        Command::Testnet(command) => testnet::commands::run(command, out),
+        Command::Node(command) => vigia_node::cli::run(command),
     }
 }
 

@@ -188,3 +188,92 @@ pub async fn metrics(State(context): State<Shared>) -> Response {
     )
         .into_response()
 }
+
+/// One feed's head.
+#[derive(Debug, Serialize)]
+struct HeadView {
+    seq: u64,
+    hash: String,
+}
+
+/// What `GET /v1/heads` answers: enough to tell whether two nodes agree.
+#[derive(Debug, Serialize)]
+struct HeadsView {
+    heads: BTreeMap<MemberCode, HeadView>,
+    directory_digest: String,
+}
+
+/// `GET /v1/heads`: the head of every feed held and a digest of the directory, read in one
+/// snapshot so the two always belong together.
+pub async fn heads(State(context): State<Shared>, _caller: Focal) -> ApiResult<impl IntoResponse> {
+    let store = context.node.store().clone();
+    let (heads, digest) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let read = store.read()?;
+        Ok((
+            crate::store::heads_in(&read)?,
+            crate::views::directory_digest(&read)?,
+        ))
+    })
+    .await
+    .map_err(anyhow::Error::from)??;
+    let heads = heads
+        .into_iter()
+        .map(|(member, head)| {
+            (
+                member,
+                HeadView {
+                    seq: head.seq,
+                    hash: head.hash.to_hex(),
+                },
+            )
+        })
+        .collect();
+    Ok(Json(HeadsView {
+        heads,
+        directory_digest: digest.to_hex(),
+    }))
+}
+
+/// Body of `PUT /v1/admin/blocked-members`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlockedInput {
+    members: Vec<String>,
+}
+
+/// `PUT /v1/admin/blocked-members`: the members this node refuses to talk to, replacing the
+/// previous list (empty lifts every block). For cutting off a misbehaving member while the
+/// roster is changed, and for partitions in test networks. Not persisted: a restart lifts it.
+pub async fn set_blocked(
+    State(context): State<Shared>,
+    _caller: crate::api::auth::Admin,
+    crate::api::extract::JsonBody(input): crate::api::extract::JsonBody<BlockedInput>,
+) -> ApiResult<impl IntoResponse> {
+    let mut members = std::collections::BTreeSet::new();
+    for (index, text) in input.members.iter().enumerate() {
+        let field = format!("members[{index}]");
+        let code: MemberCode = text
+            .parse()
+            .map_err(|err| ApiError::invalid(&field, format!("{err}")))?;
+        if context.node.roster().member(code).is_none() {
+            return Err(ApiError::invalid(
+                &field,
+                format!("{code} is not a member of this network"),
+            ));
+        }
+        if code == context.node.member() {
+            return Err(ApiError::invalid(
+                &field,
+                "a node cannot block its own member",
+            ));
+        }
+        members.insert(code);
+    }
+    context
+        .node
+        .block_members(members.clone())
+        .await
+        .map_err(|err| ApiError::unavailable("node_stopped", format!("{err:#}")))?;
+    let members: Vec<MemberCode> = members.into_iter().collect();
+    Ok(Json(serde_json::json!({ "blocked": members })))
+}

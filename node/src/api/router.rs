@@ -9,7 +9,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use tokio::sync::Semaphore;
 
 use super::errors::ApiError;
@@ -49,6 +49,8 @@ pub fn build(context: Shared, max_body_bytes: usize) -> Router {
         .route("/v1/alerts/{member}/{seq}/ack", post(alerts::acknowledge))
         .route("/v1/events", get(events::stream))
         .route("/v1/network", get(network::network))
+        .route("/v1/heads", get(network::heads))
+        .route("/v1/admin/blocked-members", put(network::set_blocked))
         .route("/v1/import", post(import::import))
         .route("/v1/export.csv", get(export::csv))
         .route("/v1/export.vcf", get(export::vcf))
