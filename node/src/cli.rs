@@ -27,6 +27,9 @@ pub enum Command {
     Run(Overrides),
     /// Rebuilds the derived views (directory, alerts) from the stored entries.
     Rebuild(Overrides),
+    /// Prints the configuration the node would run with, after defaults, file, `VIGIA_`
+    /// variables and flags, with paths resolved.
+    Config(Overrides),
     /// Manages the bearer tokens of the local API; works while the node runs.
     Token {
         /// What to do with tokens.
@@ -89,6 +92,14 @@ pub fn run(command: Command) -> Result<()> {
             let store = crate::store::Store::open(&config.store_path())?;
             let count = store.rebuild_views()?;
             println!("views rebuilt from {count} entries");
+            Ok(())
+        }
+        Command::Config(overrides) => {
+            let config = NodeConfig::load(&overrides)?;
+            print!(
+                "{}",
+                toml::to_string(&config).context("cannot print the configuration")?
+            );
             Ok(())
         }
         Command::Token { command } => token(command),

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use vigia_protocol::MemberCode;
 
 /// Default seconds between heads exchanges with every connected peer.
@@ -35,7 +35,7 @@ const MIN_API_BODY_BYTES: usize = 2 * vigia_protocol::codec::MAX_ENTRY_BYTES;
 pub const TOKENS_FILE: &str = "tokens.json";
 
 /// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// One human-readable line per event.
@@ -45,7 +45,7 @@ pub enum LogFormat {
 }
 
 /// Everything a node needs to run.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeConfig {
     /// The member state this node serves (ISO 3166-1 alpha-2).
@@ -79,7 +79,7 @@ pub struct NodeConfig {
 }
 
 /// Settings of the local HTTP API.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiConfig {
     /// Socket address the API listens on, such as `127.0.0.1:8440`.
