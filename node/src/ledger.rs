@@ -185,10 +185,7 @@ impl Ledger {
                 Ok(Placement::Buffered { author, seq })
             }
             Err(fork) => {
-                if batch.record_fork(&fork, &entry)? {
-                    tracing::warn!(member = %author, seq, err = %fork, "fork kept as evidence");
-                    result.new_forks.push(fork.clone());
-                }
+                keep_fork(batch, &fork, &entry, result)?;
                 Ok(Placement::Fork(fork))
             }
         }
@@ -230,10 +227,7 @@ impl Ledger {
                 Ok(ChainPosition::Next) => self.append(batch, heads, entry, now_ms, result)?,
                 Ok(_) => return Ok(()),
                 Err(fork) => {
-                    if batch.record_fork(&fork, &entry)? {
-                        tracing::warn!(member = %author, seq = fork.seq, err = %fork, "fork kept as evidence");
-                        result.new_forks.push(fork);
-                    }
+                    keep_fork(batch, &fork, &entry, result)?;
                     // A rival fills nothing: later entries still wait for this seq, and
                     // a gap reported earlier in this call may name a seq now applied.
                     self.report_gap(author, head.seq + 1, result);
@@ -251,4 +245,18 @@ impl Ledger {
             result.gaps.remove(&author);
         }
     }
+}
+
+/// Stores a fork as evidence; the first time it is seen, logs it and reports it.
+fn keep_fork(
+    batch: &mut Batch,
+    fork: &Fork,
+    entry: &VerifiedEntry,
+    result: &mut Ingested,
+) -> Result<()> {
+    if batch.record_fork(fork, entry)? {
+        tracing::warn!(member = %fork.author, seq = fork.seq, err = %fork, "fork kept as evidence");
+        result.new_forks.push(fork.clone());
+    }
+    Ok(())
 }

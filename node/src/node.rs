@@ -198,7 +198,7 @@ enum Command {
     Status(oneshot::Sender<NetworkStatus>),
     Shutdown,
     #[cfg(feature = "testing")]
-    RawGossip(Vec<u8>),
+    RawGossip(Vec<u8>, oneshot::Sender<Result<(), String>>),
 }
 
 struct Shared {
@@ -480,11 +480,17 @@ impl NodeHandle {
 
     /// Puts raw bytes on the gossip topic without any check, as a misbehaving node would.
     #[cfg(feature = "testing")]
+    /// Fails if gossip took it nowhere (no peer subscribed yet), so a test can retry.
     pub async fn gossip_raw(&self, bytes: Vec<u8>) -> Result<()> {
+        let (reply, answer) = oneshot::channel();
         self.commands
-            .send(Command::RawGossip(bytes))
+            .send(Command::RawGossip(bytes, reply))
             .await
-            .map_err(|_| anyhow!("node stopped"))
+            .map_err(|_| anyhow!("node stopped"))?;
+        answer
+            .await
+            .map_err(|_| anyhow!("node stopped"))?
+            .map_err(anyhow::Error::msg)
     }
 }
 
@@ -634,7 +640,11 @@ impl EventLoop {
             }
             Command::Shutdown => {}
             #[cfg(feature = "testing")]
-            Command::RawGossip(bytes) => self.publish_gossip(bytes),
+            Command::RawGossip(bytes, reply) => {
+                let topic = self.topic.clone();
+                let sent = self.swarm.behaviour_mut().gossipsub.publish(topic, bytes);
+                let _ = reply.send(sent.map(|_| ()).map_err(|err| err.to_string()));
+            }
         }
     }
 

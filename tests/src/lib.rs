@@ -158,18 +158,29 @@ impl TestNetwork {
 
     /// Starts every node and waits until each may publish.
     pub async fn start_all(&self) -> Vec<Node> {
+        self.start_first(self.members.len()).await
+    }
+
+    /// Starts the first `count` members' nodes (the others stay down) and waits until each
+    /// may publish.
+    pub async fn start_first(&self, count: usize) -> Vec<Node> {
         let mut nodes = Vec::new();
-        for index in 0..self.members.len() {
+        for index in 0..count {
             nodes.push(self.start(index).await);
         }
         for node in &nodes {
-            tokio::time::timeout(Duration::from_secs(30), node.handle().wait_ready())
-                .await
-                .expect("node ready within 30 s")
-                .expect("node running");
+            wait_ready(node).await;
         }
         nodes
     }
+}
+
+/// Waits until `node` may publish, failing after 30 s.
+pub async fn wait_ready(node: &Node) {
+    tokio::time::timeout(Duration::from_secs(30), node.handle().wait_ready())
+        .await
+        .expect("node ready within 30 s")
+        .expect("node running");
 }
 
 /// Polls `check` every 50 ms until it is true; fails with `what` after `timeout`.
@@ -206,6 +217,21 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     Ok(start.elapsed())
+}
+
+/// Puts raw bytes on the gossip topic from `node`, retrying while gossip has no subscribed
+/// peer yet (the mesh forms a heartbeat or two after connecting).
+pub async fn gossip_raw(node: &Node, bytes: &[u8]) {
+    let start = Instant::now();
+    loop {
+        match node.handle().gossip_raw(bytes.to_vec()).await {
+            Ok(()) => return,
+            Err(_) if start.elapsed() < Duration::from_secs(10) => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(err) => panic!("gossip took the bytes nowhere for 10 s: {err:#}"),
+        }
+    }
 }
 
 /// Whether every node holds the same heads.

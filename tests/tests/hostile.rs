@@ -7,7 +7,9 @@ use libp2p::identity::Keypair;
 use tokio::sync::broadcast;
 use vigia_node::node::{Node, NodeEvent};
 use vigia_protocol::{Body, Entry, Hash, MemberCode, SignedEntry};
-use vigia_tests::{TestNetwork, contact, free_port, init_logs, seeded_secret, wait_until};
+use vigia_tests::{
+    TestNetwork, contact, free_port, gossip_raw, init_logs, seeded_secret, wait_until,
+};
 
 const SETTLE: Duration = Duration::from_secs(20);
 
@@ -53,16 +55,7 @@ async fn invalid_entries_are_never_stored_reordered_ones_apply_and_forks_are_kep
     init_logs();
     // CO's node never runs: its entries reach the others only through AR, as a relay would.
     let network = TestNetwork::new(&["AR", "BR", "CL", "CO"], 5);
-    let mut nodes: Vec<Node> = Vec::new();
-    for index in 0..3 {
-        nodes.push(network.start(index).await);
-    }
-    for node in &nodes {
-        tokio::time::timeout(SETTLE, node.handle().wait_ready())
-            .await
-            .expect("ready")
-            .expect("up");
-    }
+    let nodes = network.start_first(3).await;
     let relay = nodes[0].handle();
     let mut watchers: Vec<_> = nodes[1..]
         .iter()
@@ -112,22 +105,24 @@ async fn invalid_entries_are_never_stored_reordered_ones_apply_and_forks_are_kep
         claimed
     };
 
-    relay.gossip_raw(bytes(&first)).await.expect("sent");
+    gossip_raw(&nodes[0], &bytes(&first)).await;
     // Reordered: the third arrives before the second.
-    relay.gossip_raw(bytes(&third)).await.expect("sent");
+    gossip_raw(&nodes[0], &bytes(&third)).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    relay.gossip_raw(bytes(&second)).await.expect("sent");
-    relay.gossip_raw(bytes(&forged)).await.expect("sent");
-    relay.gossip_raw(bytes(&misattributed)).await.expect("sent");
-    relay
-        .gossip_raw(vec![0xde, 0xad, 0xbe, 0xef])
-        .await
-        .expect("sent");
+    gossip_raw(&nodes[0], &bytes(&second)).await;
+    gossip_raw(&nodes[0], &bytes(&forged)).await;
+    gossip_raw(&nodes[0], &bytes(&misattributed)).await;
+    gossip_raw(&nodes[0], &[0xde, 0xad, 0xbe, 0xef]).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    relay.gossip_raw(bytes(&fork)).await.expect("sent");
-    // A replay carries the same entry hash, hence the same gossip id: gossip drops it, and
-    // any copy that still reached the ledger would be a duplicate (see node/tests/ledger.rs).
-    relay.gossip_raw(bytes(&first)).await.expect("sent");
+    gossip_raw(&nodes[0], &bytes(&fork)).await;
+    // A replay carries the same entry hash, hence the same gossip id: gossip refuses it at
+    // the source, and a copy that still reached a ledger would be a duplicate there (see
+    // node/tests/ledger.rs).
+    let replay = relay.gossip_raw(bytes(&first)).await;
+    assert!(
+        replay.is_err_and(|err| err.to_string().contains("Duplicate")),
+        "replay gossiped"
+    );
 
     for node in &nodes[1..] {
         let handle = node.handle();
@@ -174,16 +169,7 @@ async fn invalid_entries_are_never_stored_reordered_ones_apply_and_forks_are_kep
 async fn node_not_in_roster_cannot_connect_or_deliver_even_with_a_member_key() {
     init_logs();
     let network = TestNetwork::new(&["AR", "BR", "CL"], 6);
-    let mut nodes = Vec::new();
-    for index in 0..2 {
-        nodes.push(network.start(index).await);
-    }
-    for node in &nodes {
-        tokio::time::timeout(SETTLE, node.handle().wait_ready())
-            .await
-            .expect("ready")
-            .expect("up");
-    }
+    let nodes = network.start_first(2).await;
     // CL's genuine signing key on a machine whose node identity the roster does not list.
     let mut setup = network.setup(2);
     let mut secret = seeded_secret(99, "stranger");
@@ -202,11 +188,8 @@ async fn node_not_in_roster_cannot_connect_or_deliver_even_with_a_member_key() {
         contact("cl-1", "Extraño", "Nodo"),
     );
     tokio::time::sleep(Duration::from_secs(3)).await;
-    stranger
-        .handle()
-        .gossip_raw(bytes(&valid))
-        .await
-        .expect("sent");
+    let sent = stranger.handle().gossip_raw(bytes(&valid)).await;
+    assert!(sent.is_err(), "a stranger's gossip found a subscribed peer");
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     let status = stranger.handle().status().await.expect("status");
@@ -244,16 +227,7 @@ async fn fork_made_on_both_sides_of_a_partition_is_found_when_it_heals() {
     // CO's node never runs; its key signs two different first entries, one relayed on each
     // side of a cut {AR, BR} | {CL, PE}.
     let network = TestNetwork::new(&["AR", "BR", "CL", "PE", "CO"], 9);
-    let mut nodes: Vec<Node> = Vec::new();
-    for index in 0..4 {
-        nodes.push(network.start(index).await);
-    }
-    for node in &nodes {
-        tokio::time::timeout(SETTLE, node.handle().wait_ready())
-            .await
-            .expect("ready")
-            .expect("up");
-    }
+    let nodes = network.start_first(4).await;
     let left: BTreeSet<_> = [code("AR"), code("BR")].into_iter().collect();
     let right: BTreeSet<_> = [code("CL"), code("PE")].into_iter().collect();
     for (index, node) in nodes.iter().enumerate() {
@@ -279,16 +253,8 @@ async fn fork_made_on_both_sides_of_a_partition_is_found_when_it_heals() {
         Hash::ZERO,
         contact("co-1", "Otra", "Versión"),
     );
-    nodes[0]
-        .handle()
-        .gossip_raw(bytes(&one))
-        .await
-        .expect("sent");
-    nodes[2]
-        .handle()
-        .gossip_raw(bytes(&other))
-        .await
-        .expect("sent");
+    gossip_raw(&nodes[0], &bytes(&one)).await;
+    gossip_raw(&nodes[2], &bytes(&other)).await;
     let (br, pe) = (nodes[1].handle(), nodes[3].handle());
     wait_until("each side holds its version", SETTLE, || {
         let held = |handle: &vigia_node::NodeHandle| {

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use vigia_node::views;
-use vigia_tests::{TestNetwork, alert, contact, init_logs, same_heads, wait_until};
+use vigia_tests::{TestNetwork, alert, contact, init_logs, same_heads, wait_ready, wait_until};
 
 const CONVERGE: Duration = Duration::from_secs(30);
 
@@ -106,10 +106,7 @@ async fn node_restarted_at_once_with_same_identity_publishes_and_receives() {
     // Abort rather than shut down: peers get no orderly goodbye before the new node dials.
     old.abort().await;
     let again = network.start(2).await;
-    tokio::time::timeout(Duration::from_secs(30), again.handle().wait_ready())
-        .await
-        .expect("ready in time")
-        .expect("running");
+    wait_ready(&again).await;
     again
         .handle()
         .publish(contact("after", "Carla", "Rojas"))
@@ -199,10 +196,7 @@ async fn wiped_node_recovers_its_own_feed_before_publishing_and_continues_the_se
     std::fs::remove_file(network.store_path(0)).expect("store wiped");
 
     let again = network.start(0).await;
-    tokio::time::timeout(CONVERGE, again.handle().wait_ready())
-        .await
-        .expect("ready")
-        .expect("up");
+    wait_ready(&again).await;
     let ar = "AR".parse().expect("code");
     assert_eq!(
         again.handle().heads().expect("heads")[&ar].seq,
