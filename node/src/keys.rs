@@ -92,7 +92,11 @@ pub fn read_secret(path: &Path) -> Result<Secret> {
     if let Ok(metadata) = std::fs::metadata(path) {
         let mode = std::os::unix::fs::PermissionsExt::mode(&metadata.permissions());
         if mode & 0o077 != 0 {
-            tracing::warn!(file = %path.display(), mode = format!("{mode:o}"), "key file is readable by other users; chmod 600 it");
+            tracing::warn!(
+                file = %path.display(),
+                mode = format!("{mode:o}"),
+                "key file is readable by other users; chmod 600 it",
+            );
         }
     }
     parse_secret(text.trim()).with_context(|| format!("{} is not a key file", path.display()))
