@@ -1,4 +1,5 @@
-//! The `vigia-node` command line: run the daemon, rebuild views, manage API tokens.
+//! The `vigia-node` command line: run the daemon, check, rebuild, back up and restore its
+//! store ([`maintenance`]), manage API tokens.
 //!
 //! It lives in the library so that `vigia node …` runs exactly the same code: a test
 //! network started by `vigia testnet` then needs no second binary built beside it.
@@ -9,7 +10,10 @@ use crate::node::{Node, NodeSetup};
 use crate::tokens::{Role, TokenStore};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use std::path::PathBuf;
 use tracing_subscriber::EnvFilter;
+
+mod maintenance;
 
 /// A Vigía member node.
 #[derive(Debug, Parser)]
@@ -27,6 +31,40 @@ pub enum Command {
     Run(Overrides),
     /// Rebuilds the derived views (directory, alerts) from the stored entries.
     Rebuild(Overrides),
+    /// Verifies a stopped node's store, or a backup: every feed whole and chained, every
+    /// entry signed by its author's roster key, heads, fork evidence, arrival times, and
+    /// the views against a replay of the entries. Prints a report; exits 0 only if clean.
+    /// Opening the store may repair it after a crash, as the node's own start would.
+    Check {
+        /// A store file to check instead of the configured one, such as a backup.
+        file: Option<PathBuf>,
+        /// Where the node's configuration (and so the roster) comes from.
+        #[command(flatten)]
+        overrides: Overrides,
+    },
+    /// Writes a consistent copy of the store to FILE, which must not exist. While the node
+    /// runs, the node itself writes it through its local API (so FILE is a path on the
+    /// node's machine, and an admin token is needed); when it is stopped, this command
+    /// reads the store directly.
+    Backup {
+        /// The new file.
+        file: PathBuf,
+        /// An admin token of the node's API, needed while the node runs.
+        #[arg(long, env = "VIGIA_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Where the node's configuration comes from.
+        #[command(flatten)]
+        overrides: Overrides,
+    },
+    /// Replaces a stopped node's store with a backup, after checking the backup as `check`
+    /// does. The replaced store is kept beside it as `vigia.redb.before-restore`.
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+        /// Where the node's configuration comes from.
+        #[command(flatten)]
+        overrides: Overrides,
+    },
     /// Prints the configuration the node would run with, after defaults, file, `VIGIA_`
     /// variables and flags, with paths resolved.
     Config(Overrides),
@@ -102,6 +140,13 @@ pub fn run(command: Command) -> Result<()> {
             );
             Ok(())
         }
+        Command::Check { file, overrides } => maintenance::check(file, &overrides),
+        Command::Backup {
+            file,
+            token,
+            overrides,
+        } => maintenance::back_up(&file, token, &overrides),
+        Command::Restore { file, overrides } => maintenance::restore(&file, &overrides),
         Command::Token { command } => token(command),
     }
 }

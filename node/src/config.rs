@@ -178,7 +178,8 @@ impl NodeConfig {
                 .separator("__")
                 .list_separator(",")
                 .with_list_parse_key("listen")
-                .try_parsing(true),
+                .try_parsing(true)
+                .source(Some(setting_variables())),
         );
         builder = builder
             .set_override_option("member", overrides.member.clone())?
@@ -242,6 +243,20 @@ impl NodeConfig {
     pub fn tokens_path(&self) -> PathBuf {
         self.data_dir.join(TOKENS_FILE)
     }
+}
+
+/// `VIGIA_` variables that are not node settings: the token a client command
+/// (`vigia-node backup`) sends to the API. Read as settings, they would fail the load as
+/// unknown fields.
+const CLIENT_VARIABLES: [&str; 1] = ["VIGIA_TOKEN"];
+
+/// The process's environment without [`CLIENT_VARIABLES`] (and without variables whose
+/// name or value is not Unicode, which no setting has).
+fn setting_variables() -> config::Map<String, String> {
+    std::env::vars_os()
+        .filter_map(|(key, value)| Some((key.into_string().ok()?, value.into_string().ok()?)))
+        .filter(|(key, _)| !CLIENT_VARIABLES.contains(&key.as_str()))
+        .collect()
 }
 
 /// Flag paths are relative to the working directory, unlike paths in the file, so they are

@@ -8,7 +8,8 @@
 //!   reports verdicts back to gossip, and plans sync requests from the heads peers announce.
 //! - [`ledger`] is the single writer: it validates entries, chains them, buffers early ones
 //!   ([`pending`]) and applies batches to the [`store`] in one transaction each.
-//! - [`store`] is the redb file; [`views`] are the directory and alerts derived from it.
+//! - [`store`] is the redb file; [`views`] are the directory and alerts derived from it;
+//!   [`maintenance`] checks a store, backs it up from a running node and restores it.
 //! - [`config`] and [`keys`] load settings and key files; [`files`] holds the rules for
 //!   reading and writing them (bounded reads, no accidental overwrite, atomic replace).
 //! - [`api`] is the local HTTP/JSON API for the `vigia` command, scripts and monitoring: it
@@ -24,6 +25,7 @@ pub mod config;
 pub mod files;
 pub mod keys;
 pub mod ledger;
+pub mod maintenance;
 pub mod metrics;
 pub mod network;
 pub mod node;

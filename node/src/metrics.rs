@@ -50,6 +50,9 @@ pub struct Metrics {
     pub entries_duplicate: Counter,
     /// Gossip messages handed to the ledger (applied, duplicate or otherwise).
     pub gossip_received: Counter,
+    /// Bytes of `/vigia/sync/1` messages read from peers, requests and answers, framing
+    /// included (the encryption and multiplexing below it are not counted).
+    pub sync_bytes_received: Counter,
     /// Forks found.
     pub forks: Counter,
     /// Entries a peer claims that this node does not hold yet, per feed.
@@ -75,6 +78,7 @@ impl Default for Metrics {
             entries_rejected: Family::default(),
             entries_duplicate: Counter::default(),
             gossip_received: Counter::default(),
+            sync_bytes_received: Counter::default(),
             forks: Counter::default(),
             sync_lag: Family::default(),
             alert_propagation_seconds: latency_buckets(),
@@ -105,6 +109,11 @@ impl Default for Metrics {
             "Gossip messages judged",
             metrics.gossip_received.clone(),
         );
+        registry.register(
+            "sync_bytes_received",
+            "Bytes of sync messages read from peers",
+            metrics.sync_bytes_received.clone(),
+        );
         registry.register("forks", "Forks found", metrics.forks.clone());
         registry.register(
             "sync_lag_entries",
@@ -130,6 +139,16 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Lets a libp2p behaviour register its own metrics under `prefix`, so the exporter
+    /// serves them beside ours (gossipsub's duplicate counts, for instance).
+    pub fn register_with<T>(&self, prefix: &str, register: impl FnOnce(&mut Registry) -> T) -> T {
+        let mut registry = self
+            .registry
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        register(registry.sub_registry_with_prefix(prefix))
+    }
+
     /// The metrics in the Prometheus text format.
     pub fn encode(&self) -> String {
         let mut text = String::new();

@@ -252,7 +252,8 @@ impl Node {
             max_message_bytes: setup.max_message_bytes,
             heartbeat: Duration::from_millis(700),
         };
-        let mut swarm = build_swarm(setup.identity, &roster_peers, &settings)?;
+        let metrics = Arc::new(Metrics::default());
+        let mut swarm = build_swarm(setup.identity, &roster_peers, &settings, &metrics)?;
         let topic = IdentTopic::new(format!("/vigia/{}/entries/1", roster.id()));
         swarm
             .behaviour_mut()
@@ -285,7 +286,7 @@ impl Node {
             member: setup.member,
             peer_id,
             events,
-            metrics: Arc::new(Metrics::default()),
+            metrics,
             ready: ready_rx,
             listening: listening_rx,
         });
@@ -296,7 +297,12 @@ impl Node {
                 .map(|(peer, (_, addresses))| (*peer, addresses.clone())),
             Instant::now(),
         );
-        tracing::info!(member = %setup.member, peer = %peer_id, network = %shared.roster.network(), "node starting");
+        tracing::info!(
+            member = %setup.member,
+            peer = %peer_id,
+            network = %shared.roster.network(),
+            "node starting",
+        );
         let event_loop = EventLoop {
             swarm,
             topic,
@@ -849,7 +855,12 @@ impl EventLoop {
         match (error, peer) {
             (ListenError::Denied { cause }, Some(peer)) if self.member_of(&peer).is_none() => {
                 if self.refused.len() < MAX_REFUSED_REMEMBERED && self.refused.insert(peer) {
-                    tracing::warn!(peer = %peer, address = %from, %cause, "refused a peer not in the roster");
+                    tracing::warn!(
+                        peer = %peer,
+                        address = %from,
+                        %cause,
+                        "refused a peer not in the roster",
+                    );
                 }
             }
             (error, peer) => {
@@ -886,7 +897,10 @@ impl EventLoop {
         self.seen(peer);
         self.shared.metrics.gossip_received.inc();
         if self.queued.items.len() >= MAX_QUEUED_GOSSIP {
-            tracing::warn!(peer = %peer, "ingest queue full; dropping a gossip entry for sync to fetch");
+            tracing::warn!(
+                peer = %peer,
+                "ingest queue full; dropping a gossip entry for sync to fetch",
+            );
             self.swarm
                 .behaviour_mut()
                 .gossipsub
@@ -1066,7 +1080,12 @@ impl EventLoop {
                 continue;
             }
             if self.fork_probes.insert((*member, head.seq, head.hash)) {
-                tracing::warn!(%member, seq = head.seq, peer = %peer, "peer holds a different entry at our head; fetching it as evidence");
+                tracing::warn!(
+                    %member,
+                    seq = head.seq,
+                    peer = %peer,
+                    "peer holds a different entry at our head; fetching it as evidence",
+                );
                 let request = Request::Range {
                     author: *member,
                     from_seq: head.seq,
@@ -1115,7 +1134,11 @@ impl EventLoop {
         let own = self.shared.member;
         let have = self.heads.get(&own).map_or(0, |head| head.seq);
         if have >= self.plan.best_known(own) && !self.plan.is_fetching(own) {
-            tracing::info!(member = %own, seq = have, "own feed confirmed with peers; publishing enabled");
+            tracing::info!(
+                member = %own,
+                seq = have,
+                "own feed confirmed with peers; publishing enabled",
+            );
             self.ready.send_replace(true);
         }
     }
@@ -1144,7 +1167,10 @@ impl EventLoop {
         let ingested = match done.result {
             Ok(ingested) => ingested,
             Err(err) => {
-                tracing::error!(err = %format!("{err:#}"), "cannot apply entries; they will be fetched again");
+                tracing::error!(
+                    err = %format!("{err:#}"),
+                    "cannot apply entries; they will be fetched again",
+                );
                 self.settle_unjudged(&done.origins);
                 for (peer, author) in done.pages {
                     self.plan.failed(&peer, author);
@@ -1223,7 +1249,13 @@ impl EventLoop {
                     .member_of(&peer)
                     .map(|member| member.to_string())
                     .unwrap_or_default();
-                tracing::warn!(peer = %peer, %member, reason = error.reason(), err = %error, "entry rejected");
+                tracing::warn!(
+                    peer = %peer,
+                    %member,
+                    reason = error.reason(),
+                    err = %error,
+                    "entry rejected",
+                );
                 let _ = self.shared.events.send(NodeEvent::Rejected {
                     peer,
                     reason: error.to_string(),

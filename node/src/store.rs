@@ -52,6 +52,23 @@ impl Store {
     pub fn open(path: &Path) -> Result<Self> {
         let db = Database::create(path)
             .with_context(|| format!("cannot open store {}", path.display()))?;
+        Self::with_tables(db)
+    }
+
+    /// Opens an existing store file for maintenance, never creating one: a mistyped path
+    /// is an error, not a new empty store. redb verifies the checksum of every page as it
+    /// opens the file, so damage done outside redb is an error here rather than a panic
+    /// later. Fails with [`redb::DatabaseError::DatabaseAlreadyOpen`] in the chain while
+    /// another process (a running node) has the file open.
+    pub fn open_existing(path: &Path) -> Result<Self> {
+        let db = Database::builder()
+            .set_check_integrity_on_open(true)
+            .open(path)
+            .with_context(|| format!("cannot open store {}", path.display()))?;
+        Self::with_tables(db)
+    }
+
+    fn with_tables(db: Database) -> Result<Self> {
         let store = Self { db: Arc::new(db) };
         let txn = store.db.begin_write()?;
         txn.open_table(ENTRIES)?;
@@ -142,21 +159,27 @@ impl Store {
     pub fn rebuild_views(&self) -> Result<u64> {
         let txn = self.db.begin_write()?;
         views::clear(&txn)?;
-        let mut count = 0;
-        {
-            let entries = txn.open_table(ENTRIES)?;
-            for row in entries.iter()? {
-                let (_, value) = row?;
-                let signed = vigia_protocol::SignedEntry::from_bytes(&value.value()[Hash::LEN..])
-                    .context("stored entry does not decode")?;
-                let hash = stored_hash(value.value())?;
-                views::apply(&txn, &signed, hash)?;
-                count += 1;
-            }
-        }
+        let count = replay_views(&txn)?;
         txn.commit().context("cannot commit rebuilt views")?;
         Ok(count)
     }
+}
+
+/// Applies every entry of `txn`'s `entries`, in key order, to views that start empty;
+/// returns how many entries it applied.
+pub(crate) fn replay_views(txn: &WriteTransaction) -> Result<u64> {
+    let entries = txn.open_table(ENTRIES)?;
+    let mut count = 0;
+    for row in entries.iter()? {
+        let (_, value) = row?;
+        // The hash first: it fails on a value too short to slice.
+        let hash = stored_hash(value.value())?;
+        let signed = vigia_protocol::SignedEntry::from_bytes(&value.value()[Hash::LEN..])
+            .context("stored entry does not decode")?;
+        views::apply(txn, &signed, hash)?;
+        count += 1;
+    }
+    Ok(count)
 }
 
 /// A write transaction that applies entries. Nothing is visible until [`Batch::commit`].
@@ -224,7 +247,8 @@ fn member(value: u16) -> Result<MemberCode> {
     MemberCode::from_u16(value).context("store holds an invalid member code")
 }
 
-fn stored_hash(value: &[u8]) -> Result<Hash> {
+/// The hash at the front of an `entries` value.
+pub(crate) fn stored_hash(value: &[u8]) -> Result<Hash> {
     match value.get(..Hash::LEN).map(<[u8; 32]>::try_from) {
         Some(Ok(hash)) => Ok(Hash(hash)),
         _ => bail!("stored entry is shorter than its hash"),
@@ -237,7 +261,8 @@ fn encode_head(head: &Head) -> Vec<u8> {
     bytes
 }
 
-fn decode_head(bytes: &[u8]) -> Result<Head> {
+/// A `heads` value: sequence number and hash.
+pub(crate) fn decode_head(bytes: &[u8]) -> Result<Head> {
     let (seq, hash) = bytes
         .split_at_checked(8)
         .context("stored head is too short")?;

@@ -2,8 +2,11 @@
 //!
 //! Errors from the node are shown as the node said them (its `code`, `message` and
 //! `field`), so a person sees the same words a script would read in the JSON.
+//!
+//! Bounds: every answer is read up to [`MAX_ANSWER_BYTES`], every event of the stream up to
+//! [`MAX_EVENT_BYTES`], so a broken or hostile server costs bounded memory.
 
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -14,6 +17,19 @@ use serde_json::Value;
 
 /// How long one request may take; imports of large directories are the slow ones.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Largest answer read. The largest legitimate one, every member's contacts as vCard at
+/// the import limit of 10 000 contacts each, is about 35 × 10 000 × 500 B ≈ 175 MB.
+pub const MAX_ANSWER_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Largest event of the event stream (lines of one event together). An alert is at most a
+/// few kilobytes; anything far larger is not an event of a Vigía node.
+pub const MAX_EVENT_BYTES: usize = 1024 * 1024;
+
+/// Longest silence on the event stream before it counts as broken. The node sends a
+/// keep-alive comment every 15 s, so three missed ones mean the node or the path is gone,
+/// even when no TCP reset arrives (a frozen host, a suspended laptop).
+pub const EVENT_SILENCE_LIMIT: Duration = Duration::from_secs(45);
 
 /// An error answer of the node.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +47,32 @@ pub struct NodeError {
     pub details: Option<Value>,
 }
 
+impl NodeError {
+    /// The error as the node sent it: `{"error": {"code", "message", "field", "details"}}`,
+    /// for `--json` output.
+    pub fn envelope(&self) -> Value {
+        let mut error = serde_json::json!({ "code": self.code, "message": self.message });
+        if let Some(field) = &self.field {
+            error["field"] = Value::String(field.clone());
+        }
+        if let Some(details) = &self.details {
+            error["details"] = details.clone();
+        }
+        serde_json::json!({ "error": error })
+    }
+}
+
+/// One event of a server-sent event stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerEvent {
+    /// The `event:` field (`message` when absent).
+    pub name: String,
+    /// The `id:` field, if any.
+    pub id: Option<String>,
+    /// The `data:` lines, joined by line breaks.
+    pub data: String,
+}
+
 #[derive(Deserialize)]
 struct Envelope {
     error: Body,
@@ -44,7 +86,9 @@ struct Body {
     details: Option<Value>,
 }
 
-/// A node's API at `base` (such as `http://127.0.0.1:8440`), used with `token`.
+/// A node's API at `base` (such as `http://127.0.0.1:8440`), used with `token`. An empty
+/// token sends no `Authorization` header, so the node answers a missing token in its own
+/// words.
 #[derive(Debug, Clone)]
 pub struct NodeClient {
     http: Client,
@@ -71,10 +115,21 @@ impl NodeClient {
         &self.base
     }
 
+    /// The token sent with each request (empty: none).
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
     fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        self.http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
+        self.authorize(self.http.request(method, format!("{}{path}", self.base)))
+    }
+
+    fn authorize(&self, builder: RequestBuilder) -> RequestBuilder {
+        if self.token.is_empty() {
+            builder
+        } else {
+            builder.bearer_auth(&self.token)
+        }
     }
 
     fn send(&self, builder: RequestBuilder, what: &str) -> Result<Response> {
@@ -85,7 +140,7 @@ impl NodeClient {
             return Ok(response);
         }
         let status = response.status().as_u16();
-        let text = response.text().unwrap_or_default();
+        let text = read_text(response, what).unwrap_or_default();
         match serde_json::from_str::<Envelope>(&text) {
             Ok(Envelope { error }) => Err(NodeError {
                 status,
@@ -113,17 +168,15 @@ impl NodeClient {
     /// GET returning JSON.
     pub fn get(&self, path: &str) -> Result<Value> {
         let response = self.send(self.request(Method::GET, path), path)?;
-        response
-            .json()
+        let text = read_text(response, path)?;
+        serde_json::from_str(&text)
             .with_context(|| format!("the node's answer to {path} is not JSON"))
     }
 
     /// GET returning text (CSV, vCard, metrics).
     pub fn get_text(&self, path: &str) -> Result<String> {
         let response = self.send(self.request(Method::GET, path), path)?;
-        response
-            .text()
-            .with_context(|| format!("cannot read the node's answer to {path}"))
+        read_text(response, path)
     }
 
     /// A request with a JSON body, returning JSON (or `null` for an empty answer).
@@ -148,51 +201,168 @@ impl NodeClient {
         json_or_null(response, path)
     }
 
-    /// Opens the server-sent event stream at `path` and calls `on_event` with each event's
-    /// data until it returns false or the stream ends.
+    /// Opens the server-sent event stream at `path` and calls `on_event` with each event
+    /// until it returns false or the stream ends (`Ok`), or the connection breaks or stays
+    /// silent for [`EVENT_SILENCE_LIMIT`] (`Err`).
     pub fn watch(
         &self,
         path: &str,
-        mut on_event: impl FnMut(&str, &str) -> Result<bool>,
+        mut on_event: impl FnMut(&ServerEvent) -> Result<bool>,
     ) -> Result<()> {
-        // No overall timeout: the stream is meant to stay open for days.
+        // The blocking client's timeout bounds each read of the body, not the whole
+        // stream, which is meant to stay open for days.
         let http = Client::builder()
+            .timeout(EVENT_SILENCE_LIMIT)
             .build()
             .context("cannot set up the HTTP client")?;
-        let builder = http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
+        let builder = self
+            .authorize(http.get(format!("{}{path}", self.base)))
             .header("accept", "text/event-stream");
         let response = self.send(builder, path)?;
-        let mut event = String::from("message");
-        let mut data = String::new();
-        for line in std::io::BufReader::new(response).lines() {
-            let line = line.context("the event stream broke")?;
+        let mut reader = std::io::BufReader::new(response);
+        let mut event = ServerEvent {
+            name: "message".into(),
+            id: None,
+            data: String::new(),
+        };
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let limit = MAX_EVENT_BYTES.saturating_sub(event.data.len()) as u64 + 2;
+            let read = (&mut reader)
+                .take(limit)
+                .read_line(&mut line)
+                .context("the event stream broke")?;
+            if read == 0 {
+                return Ok(());
+            }
+            if !line.ends_with('\n') {
+                if read as u64 >= limit {
+                    anyhow::bail!("the event stream sent an event over {MAX_EVENT_BYTES} bytes");
+                }
+                // The node closed the stream in the middle of a line: the event is lost
+                // with the connection, as any event in flight would be.
+                return Ok(());
+            }
+            let line = line.trim_end_matches(['\r', '\n']);
             if line.is_empty() {
-                if !data.is_empty() && !on_event(&event, &data)? {
+                if !event.data.is_empty() && !on_event(&event)? {
                     return Ok(());
                 }
-                event = "message".into();
-                data.clear();
+                event.name = "message".into();
+                event.id = None;
+                event.data.clear();
             } else if let Some(name) = line.strip_prefix("event:") {
-                event = name.trim().to_owned();
+                event.name = name.trim().to_owned();
+            } else if let Some(id) = line.strip_prefix("id:") {
+                event.id = Some(id.trim().to_owned());
             } else if let Some(chunk) = line.strip_prefix("data:") {
-                if !data.is_empty() {
-                    data.push('\n');
+                if !event.data.is_empty() {
+                    event.data.push('\n');
                 }
-                data.push_str(chunk.strip_prefix(' ').unwrap_or(chunk));
+                event
+                    .data
+                    .push_str(chunk.strip_prefix(' ').unwrap_or(chunk));
             }
         }
-        Ok(())
     }
 }
 
-fn json_or_null(response: Response, path: &str) -> Result<Value> {
-    let text = response
-        .text()
+/// Reads a whole answer of at most [`MAX_ANSWER_BYTES`] as text.
+fn read_text(response: Response, path: &str) -> Result<String> {
+    let mut bytes = Vec::new();
+    response
+        .take(MAX_ANSWER_BYTES + 1)
+        .read_to_end(&mut bytes)
         .with_context(|| format!("cannot read the node's answer to {path}"))?;
+    if bytes.len() as u64 > MAX_ANSWER_BYTES {
+        anyhow::bail!("the node's answer to {path} is over {MAX_ANSWER_BYTES} bytes");
+    }
+    String::from_utf8(bytes).with_context(|| format!("the node's answer to {path} is not UTF-8"))
+}
+
+/// `text` as one percent-encoded path segment, so an id with `/`, spaces or accents names
+/// one record and not a different path.
+pub fn segment(text: &str) -> String {
+    percent_encode(text)
+}
+
+/// `path` with `pairs` as its query string, each name and value percent-encoded; pairs
+/// without a value are left out.
+pub fn with_query(path: &str, pairs: &[(&str, Option<String>)]) -> String {
+    let query: Vec<String> = pairs
+        .iter()
+        .filter_map(|(name, value)| {
+            let value = value.as_ref()?;
+            Some(format!(
+                "{}={}",
+                percent_encode(name),
+                percent_encode(value)
+            ))
+        })
+        .collect();
+    if query.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{}", query.join("&"))
+    }
+}
+
+/// Percent-encodes every byte but RFC 3986's unreserved characters.
+fn percent_encode(text: &str) -> String {
+    let mut encoded = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}
+
+fn json_or_null(response: Response, path: &str) -> Result<Value> {
+    let text = read_text(response, path)?;
     if text.trim().is_empty() {
         return Ok(Value::Null);
     }
     serde_json::from_str(&text).with_context(|| format!("the node's answer to {path} is not JSON"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_and_queries_are_percent_encoded_as_utf8() {
+        assert_eq!(segment("pe-pnp/001 x"), "pe-pnp%2F001%20x");
+        let path = with_query(
+            "/v1/contacts",
+            &[
+                ("q", Some("José Perú & co".into())),
+                ("member", None),
+                ("page", Some("2".into())),
+            ],
+        );
+        assert_eq!(
+            path,
+            "/v1/contacts?q=Jos%C3%A9%20Per%C3%BA%20%26%20co&page=2"
+        );
+        assert_eq!(with_query("/v1/alerts", &[("from", None)]), "/v1/alerts");
+    }
+
+    #[test]
+    fn node_error_envelope_keeps_what_the_node_said() {
+        let error = NodeError {
+            status: 422,
+            code: "invalid_rows".into(),
+            message: "1 rows have errors".into(),
+            field: None,
+            details: Some(serde_json::json!({ "total": 1 })),
+        };
+        let envelope = error.envelope();
+        assert_eq!(envelope["error"]["code"], "invalid_rows");
+        assert_eq!(envelope["error"]["details"]["total"], 1);
+        assert!(envelope["error"].get("field").is_none());
+    }
 }

@@ -12,12 +12,12 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, IgnoredAny};
 use vigia_protocol::MemberCode;
 
 use super::errors::ApiError;
 
-/// A JSON request body, decoded.
+/// A JSON request body, decoded: always an object.
 pub struct JsonBody<T>(pub T);
 
 impl<S, T> FromRequest<S> for JsonBody<T>
@@ -50,22 +50,46 @@ where
         } else {
             &bytes
         };
-        let mut decoder = serde_json::Deserializer::from_slice(text);
-        let value = serde_path_to_error::deserialize(&mut decoder).map_err(|error| {
-            let field = error.path().to_string();
-            let inner = error.into_inner();
-            let message = json_message(&inner);
-            if inner.is_data() {
-                ApiError::invalid(field, message)
-            } else {
-                ApiError::bad_request(field, format!("the body is not valid JSON: {message}"))
-            }
+        // Syntax first, trailing data included: decoding straight into `T` reports a body
+        // cut short (`[1, 2`) as a field of the wrong type when a field fails before the
+        // end is reached.
+        serde_json::from_slice::<IgnoredAny>(text).map_err(|error| {
+            ApiError::bad_request("body", format!("the body is not valid JSON: {error}"))
         })?;
-        decoder
-            .end()
-            .map_err(|error| ApiError::bad_request(".", format!("trailing data: {error}")))?;
+        // serde would take a list for a struct, field by field (`["Ana"]`); every body of
+        // this API is an object.
+        if text.trim_ascii_start().first() != Some(&b'{') {
+            return Err(ApiError::invalid("body", "the body must be a JSON object"));
+        }
+        let mut decoder = serde_json::Deserializer::from_slice(text);
+        let value = serde_path_to_error::deserialize(&mut decoder)
+            .map_err(|error| wrong_field::<T>(text, error))?;
         Ok(Self(value))
     }
+}
+
+/// The answer to valid JSON that does not decode into `T`: the field at fault and why.
+///
+/// serde_json reports a number or a list where an enum belongs (`"kind": 7`) as a syntax
+/// error, "expected value"; decoding the parsed document again, as a value, says what was
+/// found and what was expected. Only the error path pays for it.
+fn wrong_field<T: DeserializeOwned>(
+    text: &[u8],
+    error: serde_path_to_error::Error<serde_json::Error>,
+) -> ApiError {
+    let field = error.path().to_string();
+    let inner = error.into_inner();
+    if inner.is_data() {
+        return ApiError::invalid(field, json_message(&inner));
+    }
+    let message = serde_json::from_slice::<serde_json::Value>(text)
+        .ok()
+        .and_then(|document| serde_path_to_error::deserialize::<_, T>(document).err())
+        .map_or_else(
+            || json_message(&inner),
+            |error| error.into_inner().to_string(),
+        );
+    ApiError::invalid(field, message)
 }
 
 /// serde_json appends "at line 1 column 20" to data errors, which means nothing once the

@@ -6,8 +6,9 @@
 //! - [`auth`] checks bearer tokens against [`crate::tokens`]; [`extract`] decodes bodies
 //!   and query strings; [`errors`] is the one error shape;
 //! - [`contacts`], [`institutions`], [`alerts`], [`network`], [`import`] and [`export`]
-//!   are the resources; [`events`] streams new alerts and acknowledgements, shown as
-//!   [`alert_views`] shows them;
+//!   are the resources ([`check_import`] is the import's parser and checks on their own,
+//!   for fuzzing); [`backup`] has the node copy its store to a file; [`events`] streams
+//!   new alerts and acknowledgements, shown as [`alert_views`] shows them;
 //! - [`indexer`] keeps the in-memory [`crate::search::Directory`] in step with the store by
 //!   following the node's events; [`publish`] is the single way handlers sign and publish.
 //!
@@ -24,6 +25,7 @@
 mod alert_views;
 mod alerts;
 mod auth;
+mod backup;
 mod contacts;
 pub mod csv_format;
 mod errors;
@@ -56,6 +58,8 @@ use crate::config::NodeConfig;
 use crate::node::NodeHandle;
 use crate::search::Directory;
 use crate::tokens::TokenVerifier;
+
+pub use import::{Change, CheckedImport, CheckedRow, ImportError, MAX_IMPORT_ROWS, check_import};
 
 /// Most event streams open at once: each holds a connection and a subscription to the
 /// node's events; a handful of watch screens per state is the expected use.

@@ -14,7 +14,7 @@ use tokio::sync::Semaphore;
 
 use super::errors::ApiError;
 use super::{
-    Shared, alerts, auth, contacts, events, export, import, institutions, network, openapi,
+    Shared, alerts, auth, backup, contacts, events, export, import, institutions, network, openapi,
 };
 use crate::metrics::RouteLabel;
 
@@ -51,6 +51,7 @@ pub fn build(context: Shared, max_body_bytes: usize) -> Router {
         .route("/v1/network", get(network::network))
         .route("/v1/heads", get(network::heads))
         .route("/v1/admin/blocked-members", put(network::set_blocked))
+        .route("/v1/admin/backup", post(backup::create))
         .route("/v1/import", post(import::import))
         .route("/v1/export.csv", get(export::csv))
         .route("/v1/export.vcf", get(export::vcf))

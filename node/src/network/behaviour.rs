@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use super::RosterPeers;
 use super::sync_codec::SyncCodec;
+use crate::metrics::Metrics;
 
 /// Ping every few seconds; two missed answers in a row close the connection, which the
 /// redialer then replaces.
@@ -72,6 +73,7 @@ impl Behaviour {
         key: &Keypair,
         roster: &RosterPeers,
         settings: &Settings,
+        metrics: &Metrics,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let mut allowed = allow_block_list::Behaviour::default();
         for peer in roster.peers.keys() {
@@ -96,7 +98,7 @@ impl Behaviour {
                 .with_timeout(PING_TIMEOUT),
         );
         let sync = request_response::Behaviour::with_codec(
-            SyncCodec,
+            SyncCodec::counting(metrics.sync_bytes_received.clone()),
             [(
                 StreamProtocol::new(vigia_protocol::sync::PROTOCOL_NAME),
                 ProtocolSupport::Full,
@@ -111,7 +113,7 @@ impl Behaviour {
             limits,
             identify,
             ping,
-            gossipsub: gossip(settings)?,
+            gossipsub: gossip(settings, metrics)?,
             sync,
         })
     }
@@ -120,8 +122,13 @@ impl Behaviour {
 /// Gossip carries entries that hold their author's signature, so messages are published
 /// unsigned and anonymous, and a message's id is the entry hash: the same entry arriving by
 /// two paths is one message, and two different entries never share an id.
+///
+/// Its metrics (under `vigia_gossipsub_`) count messages before and after duplicates are
+/// dropped, which the node's own counters cannot see: gossipsub drops a duplicate before
+/// the node hears of it.
 fn gossip(
     settings: &Settings,
+    metrics: &Metrics,
 ) -> Result<gossipsub::Behaviour, Box<dyn std::error::Error + Send + Sync>> {
     let config = gossipsub::ConfigBuilder::default()
         .validation_mode(ValidationMode::Anonymous)
@@ -135,8 +142,8 @@ fn gossip(
             gossipsub::MessageId::from(id.to_vec())
         })
         .build()?;
-    Ok(gossipsub::Behaviour::new(
-        MessageAuthenticity::Anonymous,
-        config,
-    )?)
+    let behaviour = gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config)?;
+    Ok(metrics.register_with("gossipsub", |registry| {
+        behaviour.with_metrics(registry, gossipsub::MetricsConfig::default())
+    }))
 }

@@ -18,6 +18,8 @@ use vigia_protocol::{MemberCode, Roster};
 
 pub use behaviour::Behaviour;
 
+use crate::metrics::Metrics;
+
 /// Connections are never closed for being quiet: only roster peers can connect, and a dead
 /// connection is found by failed pings instead. libp2p's 10 s default would let a quiet
 /// network drift apart (gossipsub keeps only its mesh connections alive).
@@ -76,11 +78,13 @@ impl RosterPeers {
     }
 }
 
-/// Builds the swarm: TCP (noise, yamux) and QUIC, DNS for roster host names.
+/// Builds the swarm: TCP (noise, yamux) and QUIC, DNS for roster host names. The
+/// behaviours count what they receive in `metrics`.
 pub fn build_swarm(
     identity: Keypair,
     roster: &RosterPeers,
     settings: &behaviour::Settings,
+    metrics: &Metrics,
 ) -> Result<Swarm<Behaviour>> {
     let swarm = libp2p::SwarmBuilder::with_existing_identity(identity)
         .with_tokio()
@@ -93,7 +97,7 @@ pub fn build_swarm(
         .with_quic()
         .with_dns()
         .context("cannot set up DNS resolution")?
-        .with_behaviour(|key| Behaviour::new(key, roster, settings))
+        .with_behaviour(|key| Behaviour::new(key, roster, settings, metrics))
         .map_err(|err| anyhow::anyhow!("cannot build the network behaviour: {err}"))?
         .with_swarm_config(|config| config.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
         .build();

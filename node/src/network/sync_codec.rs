@@ -2,19 +2,36 @@
 //!
 //! The length is checked against [`MAX_SYNC_MESSAGE_BYTES`] before anything is allocated, so
 //! a peer cannot make a node reserve more than one maximal message per stream.
+//!
+//! Every frame read is counted, length prefix included, so the cost of catching up can be
+//! compared with the size of what was fetched.
 
 use std::io;
 
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use libp2p::StreamProtocol;
+use prometheus_client::metrics::counter::Counter;
 use vigia_protocol::codec::MAX_SYNC_MESSAGE_BYTES;
 use vigia_protocol::sync::{self, Request, Response};
 
 /// The request-response codec of the sync protocol.
 #[derive(Debug, Clone, Default)]
-pub struct SyncCodec;
+pub struct SyncCodec {
+    /// Bytes read, shared by every connection's copy of the codec.
+    received: Counter,
+}
 
-async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T) -> io::Result<Vec<u8>> {
+impl SyncCodec {
+    /// A codec that adds the bytes of every frame it reads to `received`.
+    pub fn counting(received: Counter) -> Self {
+        Self { received }
+    }
+}
+
+async fn read_frame<T: AsyncRead + Unpin + Send>(
+    io: &mut T,
+    received: &Counter,
+) -> io::Result<Vec<u8>> {
     let mut length = [0u8; 4];
     io.read_exact(&mut length).await?;
     let length = u32::from_be_bytes(length) as usize;
@@ -26,6 +43,7 @@ async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T) -> io::Result<Vec<u
     }
     let mut frame = vec![0u8; length];
     io.read_exact(&mut frame).await?;
+    received.inc_by((length + 4) as u64);
     Ok(frame)
 }
 
@@ -52,14 +70,14 @@ impl libp2p::request_response::Codec for SyncCodec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        sync::decode_request(&read_frame(io).await?).map_err(invalid)
+        sync::decode_request(&read_frame(io, &self.received).await?).map_err(invalid)
     }
 
     async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Response>
     where
         T: AsyncRead + Unpin + Send,
     {
-        sync::decode_response(&read_frame(io).await?).map_err(invalid)
+        sync::decode_response(&read_frame(io, &self.received).await?).map_err(invalid)
     }
 
     async fn write_request<T>(

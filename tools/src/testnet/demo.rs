@@ -91,6 +91,7 @@ fn create(args: &DemoArgs, dir: &std::path::Path, out: &mut dyn Write) -> Result
         codes: args.codes.clone(),
         seed: args.seed,
         base_port: args.base_port,
+        first_address: None,
     };
     // Try a few port ranges so a busy default does not stop a first-time user.
     for attempt in 0..20u16 {

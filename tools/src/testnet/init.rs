@@ -8,7 +8,7 @@
 use std::fmt::Write as _;
 use std::fs;
 use std::io::Write;
-use std::net::{TcpListener, UdpSocket};
+use std::net::{Ipv4Addr, TcpListener, UdpSocket};
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
@@ -49,6 +49,11 @@ pub struct InitArgs {
     /// First libp2p port; member i uses BASE+i, and BASE+500+i for its API.
     #[arg(long, default_value_t = 41_000)]
     pub base_port: u16,
+    /// Give member i its own address FIRST+i, for libp2p and its API, instead of 127.0.0.1.
+    /// The addresses must exist when the nodes start: `testnet/netns.sh up` creates them,
+    /// one network namespace per member.
+    #[arg(long, value_name = "FIRST")]
+    pub first_address: Option<Ipv4Addr>,
 }
 
 impl InitArgs {
@@ -71,7 +76,7 @@ pub fn init(args: &InitArgs, out: &mut dyn Write) -> Result<Manifest> {
         );
     }
     let chosen = members::select(&args.selection())?;
-    let entries = assign_ports(&chosen, args.base_port)?;
+    let entries = assign_ports(&chosen, args.base_port, args.first_address)?;
     fs::create_dir_all(layout.root())
         .with_context(|| format!("cannot create {}", layout.root().display()))?;
     let mut roster_members = Vec::new();
@@ -89,8 +94,8 @@ pub fn init(args: &InitArgs, out: &mut dyn Write) -> Result<Manifest> {
         write_directory(&layout, entry, &generated)?;
         writeln!(
             out,
-            "  {} {:<32} p2p {}  api {}",
-            entry.code, entry.name, entry.p2p_port, entry.api_port
+            "  {} {:<32} {}  p2p {}  api {}",
+            entry.code, entry.name, entry.address, entry.p2p_port, entry.api_port
         )?;
     }
     let manifest = Manifest {
@@ -108,7 +113,11 @@ pub fn init(args: &InitArgs, out: &mut dyn Write) -> Result<Manifest> {
     Ok(manifest)
 }
 
-fn assign_ports(chosen: &[OasMember], base: u16) -> Result<Vec<MemberEntry>> {
+fn assign_ports(
+    chosen: &[OasMember],
+    base: u16,
+    first_address: Option<Ipv4Addr>,
+) -> Result<Vec<MemberEntry>> {
     let mut entries = Vec::new();
     for (index, member) in chosen.iter().enumerate() {
         let index = u16::try_from(index).context("too many members")?;
@@ -116,9 +125,18 @@ fn assign_ports(chosen: &[OasMember], base: u16) -> Result<Vec<MemberEntry>> {
         let api_port = p2p_port
             .checked_add(API_PORT_OFFSET)
             .context("--base-port too high")?;
-        let free = TcpListener::bind(("127.0.0.1", p2p_port)).is_ok()
-            && UdpSocket::bind(("127.0.0.1", p2p_port)).is_ok()
-            && TcpListener::bind(("127.0.0.1", api_port)).is_ok();
+        let address = match first_address {
+            Some(first) => u32::from(first)
+                .checked_add(u32::from(index))
+                .map(Ipv4Addr::from)
+                .context("--first-address too high")?,
+            None => Ipv4Addr::LOCALHOST,
+        };
+        // Ports on an address of its own live in that member's network namespace, not here.
+        let free = !address.is_loopback()
+            || (TcpListener::bind((address, p2p_port)).is_ok()
+                && UdpSocket::bind((address, p2p_port)).is_ok()
+                && TcpListener::bind((address, api_port)).is_ok());
         if !free {
             bail!(
                 "port {p2p_port} or {api_port} on 127.0.0.1 is in use; choose another --base-port"
@@ -127,6 +145,7 @@ fn assign_ports(chosen: &[OasMember], base: u16) -> Result<Vec<MemberEntry>> {
         entries.push(MemberEntry {
             code: member.alpha2,
             name: member.name_en.clone(),
+            address,
             p2p_port,
             api_port,
         });
@@ -175,7 +194,7 @@ fn write_keys(
 }
 
 fn roster_member(member: &OasMember, entry: &MemberEntry, public: &PublicIdentity) -> Member {
-    let port = entry.p2p_port;
+    let (address, port) = (entry.address, entry.p2p_port);
     Member {
         code: member.alpha2,
         name: member.name_en.clone(),
@@ -183,8 +202,8 @@ fn roster_member(member: &OasMember, entry: &MemberEntry, public: &PublicIdentit
         nodes: vec![NodeRecord {
             peer_id: public.peer_id.clone(),
             addresses: vec![
-                format!("/ip4/127.0.0.1/udp/{port}/quic-v1"),
-                format!("/ip4/127.0.0.1/tcp/{port}"),
+                format!("/ip4/{address}/udp/{port}/quic-v1"),
+                format!("/ip4/{address}/tcp/{port}"),
             ],
         }],
     }
@@ -226,7 +245,11 @@ fn write_config(layout: &Layout, entry: &MemberEntry) -> Result<()> {
     writeln!(text, "node_key = \"keys/node.key\"")?;
     writeln!(text, "data_dir = \"data\"")?;
     writeln!(text, "sync_interval_secs = {TESTNET_SYNC_INTERVAL_SECS}")?;
-    writeln!(text, "\n[api]\nlisten = \"127.0.0.1:{}\"", entry.api_port)?;
+    writeln!(
+        text,
+        "\n[api]\nlisten = \"{}:{}\"",
+        entry.address, entry.api_port
+    )?;
     fs::write(layout.config(entry.code), text).context("cannot write a node configuration")
 }
 

@@ -15,6 +15,7 @@
 //!
 //! Every path a command needs comes from here, so the layout is written down once.
 
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -31,10 +32,18 @@ pub struct MemberEntry {
     pub code: MemberCode,
     /// English name.
     pub name: String,
+    /// Address its node listens on, libp2p and API alike: 127.0.0.1 unless `init
+    /// --first-address` gave each member its own (for `testnet/netns.sh`).
+    #[serde(default = "loopback")]
+    pub address: Ipv4Addr,
     /// libp2p port (TCP and UDP).
     pub p2p_port: u16,
     /// Local API port.
     pub api_port: u16,
+}
+
+fn loopback() -> Ipv4Addr {
+    Ipv4Addr::LOCALHOST
 }
 
 /// What `testnet init` decided, read by every other testnet command.

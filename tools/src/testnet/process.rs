@@ -10,6 +10,7 @@
 
 use std::fs::{self, OpenOptions};
 use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
@@ -31,12 +32,20 @@ pub fn running_pid(layout: &Layout, code: MemberCode) -> Option<Pid> {
     let text = fs::read_to_string(layout.pid(code)).ok()?;
     let pid: i32 = text.trim().parse().ok()?;
     let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let config = layout.config(code);
+    let config = config_argument(layout, code);
     let config = config.to_string_lossy();
     let ours = cmdline
         .split(|byte| *byte == 0)
         .any(|arg| arg == config.as_bytes());
     ours.then_some(Pid::from_raw(pid))
+}
+
+/// The configuration path a node of `code` is started with: canonical, so that a command
+/// given the testnet directory under another spelling (relative, from another directory,
+/// through a symbolic link) still recognises the node.
+pub fn config_argument(layout: &Layout, code: MemberCode) -> PathBuf {
+    let config = layout.config(code);
+    fs::canonicalize(&config).unwrap_or(config)
 }
 
 /// Starts `code`'s node unless it runs already; returns whether it was started.
@@ -52,7 +61,7 @@ pub fn start(layout: &Layout, code: MemberCode) -> Result<bool> {
     let executable = std::env::current_exe().context("cannot find the vigia executable")?;
     let child = Command::new(executable)
         .args(["node", "run", "--config"])
-        .arg(layout.config(code))
+        .arg(config_argument(layout, code))
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
@@ -128,7 +137,7 @@ fn wait_gone(pid: Pid, timeout: Duration) -> bool {
     let start = Instant::now();
     loop {
         reap(pid);
-        if kill(pid, None).is_err() {
+        if kill(pid, None).is_err() || is_zombie(pid) {
             return true;
         }
         if start.elapsed() >= timeout {
@@ -143,6 +152,19 @@ fn wait_gone(pid: Pid, timeout: Duration) -> bool {
 fn reap(pid: Pid) {
     use nix::sys::wait::{WaitPidFlag, waitpid};
     let _ = waitpid(pid, Some(WaitPidFlag::WNOHANG));
+}
+
+/// Whether `pid` has exited but is not yet reaped. A node outlives the `vigia` that started
+/// it, so its parent is init, which may reap late (every 2 s on some virtual machines) or
+/// never (a container whose first process does not reap). An exited node has closed its
+/// sockets and files, so it counts as gone.
+fn is_zombie(pid: Pid) -> bool {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // The state follows the command name, which is in parentheses and may hold anything.
+    stat.rsplit_once(')')
+        .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
 }
 
 /// Fails unless `code`'s node runs.

@@ -11,7 +11,7 @@ pub fn member_client(layout: &Layout, code: MemberCode) -> Result<NodeClient> {
     let member = layout.member(code)?;
     let tokens = MemberTokens::read(&layout.tokens(code))?;
     NodeClient::new(
-        &format!("http://127.0.0.1:{}", member.api_port),
+        &format!("http://{}:{}", member.address, member.api_port),
         &tokens.admin,
     )
 }

@@ -71,6 +71,13 @@ fn wait_connected(layout: &Layout, codes: &[MemberCode], out: &mut dyn Write) ->
     loop {
         let mut ready = 0;
         for code in codes {
+            // A node that exited (port taken, address missing) will never connect.
+            if process::running_pid(layout, *code).is_none() {
+                bail!(
+                    "the node of {code} has stopped; see {}",
+                    layout.log(*code).display()
+                );
+            }
             if sees_all(layout, *code, codes) {
                 ready += 1;
             }

@@ -1,7 +1,7 @@
 //! `vigia testnet verify`: succeeds only when every running member holds the same heads and
 //! the same directory; otherwise says who differs and how.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
@@ -64,7 +64,9 @@ fn differences(layout: &Layout) -> Result<(usize, Vec<String>)> {
         return Ok((running.len(), problems));
     };
     for (code, view) in &views[1..] {
-        for feed in first.heads.keys().chain(view.heads.keys()) {
+        // Each feed once, though both views usually name it.
+        let feeds: BTreeSet<&String> = first.heads.keys().chain(view.heads.keys()).collect();
+        for feed in feeds {
             let (ours, theirs) = (first.heads.get(feed), view.heads.get(feed));
             if ours != theirs {
                 let show = |head: Option<&String>| {
