@@ -42,7 +42,9 @@ const LOG_TAIL_LINES: usize = 25;
 
 /// The `vigia` binary of this build. Integration tests of another package have no
 /// `CARGO_BIN_EXE_vigia`, so it is found beside this test binary's own directory:
-/// `target/<profile>/deps/<test>` → `target/<profile>/vigia`.
+/// `target/<profile>/deps/<test>` → `target/<profile>/vigia`. Cargo builds it for the
+/// workspace's tests because `vigia-tools` has integration tests of its own; a run of this
+/// package alone (`-p vigia-tests`) may find a stale one.
 pub fn vigia_binary() -> PathBuf {
     let test_binary = std::env::current_exe().expect("the test binary's own path");
     let profile_dir = test_binary
@@ -62,7 +64,9 @@ pub fn vigia_binary() -> PathBuf {
 ///
 /// The search starts at a range derived from the test's name, so tests running at the same
 /// time rarely probe the same range; the lock makes sure two of them never share one, and the
-/// probe that nothing else on the machine holds its ports.
+/// probe that nothing else on the machine holds its ports. The lock files stay behind (empty,
+/// at most [`PORT_RANGES`]): removing one that another test holds would let a third test lock
+/// a new file of the same name.
 fn reserve_ports(test: &str, members: u16) -> (u16, File) {
     assert!(
         members <= PORTS_PER_RANGE,
