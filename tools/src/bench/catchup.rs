@@ -92,7 +92,7 @@ pub fn run(
     let write_seconds = started.elapsed().as_secs_f64();
     let missed: u64 = network
         .iter()
-        .map(|(member, seq)| seq - held.get(member).copied().unwrap_or(0))
+        .map(|(member, seq)| seq.saturating_sub(held.get(member).copied().unwrap_or(0)))
         .sum();
     writeln!(
         progress,

@@ -342,9 +342,10 @@ fn measure(
         None
     };
     let scale = if plan.runs(Part::Scale) {
+        // Scale nodes hold one alert each: the idle size is theirs, not the loaded one.
         let node_bytes = networks
             .iter()
-            .map(|network| (network.loaded.max_mb * memory::MB) as u64)
+            .map(|network| (network.idle.max_mb * memory::MB) as u64)
             .max();
         let measured = scale::run(work, &plan.scale, base_port, node_bytes, progress);
         keep(measured, "scale", &mut failures)
