@@ -43,11 +43,14 @@ cargo run --quiet --package vigia-fuzz-fixtures --bin seed-corpus -- seeds
 echo "== build the fuzz targets (instrumented, release with debug assertions)"
 cargo fuzz build --sanitizer none
 
+# Logs go beside the fuzz build, or here when CARGO_TARGET_DIR puts the build elsewhere.
+readonly LOG_DIR="${CARGO_TARGET_DIR:-target}"
+mkdir -p "$LOG_DIR"
 summary=()
 for target in "${targets[@]}"; do
     echo "== fuzz $target for ${seconds} s"
     mkdir -p "corpus/$target"
-    log="target/fuzz-$target.log"
+    log="$LOG_DIR/fuzz-$target.log"
     # -timeout: one input taking 10 s is a hang worth a report; -rss_limit_mb: a sync
     # frame may make the codec allocate 4 MiB, far below this.
     status=0
