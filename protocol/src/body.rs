@@ -479,7 +479,7 @@ fn check_phone(field: &str, phone: &str) -> Checked {
     } else {
         Err(invalid(
             field,
-            format!("{phone:?} is not an E.164 number such as +5411XXXXXXXX"),
+            format!("{phone:?} is not an E.164 number such as +541143707000"),
         ))
     }
 }

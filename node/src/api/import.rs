@@ -472,7 +472,10 @@ mod tests {
     // `csv_import` fuzz target).
     #[test]
     fn rows_of_a_crlf_file_are_reported_on_their_own_lines() {
-        let file = "id,name,kind\r\nok,Uno,police\r\nbad,Dos,navy\r\n\"q\",\"three\r\nlines\r\n\",army\r\n";
+        let file = concat!(
+            "id,name,kind\r\nok,Uno,police\r\nbad,Dos,navy\r\n",
+            "\"q\",\"three\r\nlines\r\n\",army\r\n",
+        );
         assert_eq!(error_places(file), places(&[(3, "kind"), (4, "kind")]));
     }
 

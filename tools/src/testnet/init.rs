@@ -71,7 +71,8 @@ pub fn init(args: &InitArgs, out: &mut dyn Write) -> Result<Manifest> {
     let layout = Layout::new(&args.dir);
     if layout.manifest_path().exists() {
         bail!(
-            "{} already holds a testnet; stop it with `vigia testnet down` and remove the directory first",
+            "{} already holds a testnet; stop it with `vigia testnet down` \
+             and remove the directory first",
             args.dir.display()
         );
     }

@@ -95,7 +95,8 @@ fn wait_connected(layout: &Layout, codes: &[MemberCode], out: &mut dyn Write) ->
         }
         if started.elapsed() > CONNECT_TIMEOUT {
             bail!(
-                "after {}s only {ready} of {} nodes are connected to every other; see DIR/CODE/node.log",
+                "after {}s only {ready} of {} nodes are connected to every other; \
+                 see DIR/CODE/node.log",
                 CONNECT_TIMEOUT.as_secs(),
                 codes.len()
             );
