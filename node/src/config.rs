@@ -193,7 +193,23 @@ impl NodeConfig {
         let mut config: NodeConfig = builder
             .build()
             .and_then(config::Config::try_deserialize)
-            .context("invalid node configuration")?;
+            .with_context(|| {
+                // A stray `VIGIA_` variable is read as a setting; name them so that one left
+                // over from another tool is easy to spot.
+                let mut variables: Vec<String> = setting_variables()
+                    .into_keys()
+                    .filter(|key| key.starts_with("VIGIA_"))
+                    .collect();
+                variables.sort();
+                if variables.is_empty() {
+                    "invalid node configuration".to_owned()
+                } else {
+                    format!(
+                        "invalid node configuration (environment variables read as settings: {})",
+                        variables.join(", ")
+                    )
+                }
+            })?;
         if let Some(base) = overrides.config.as_deref().and_then(Path::parent) {
             config.resolve_relative_to(base);
         }
@@ -245,10 +261,10 @@ impl NodeConfig {
     }
 }
 
-/// `VIGIA_` variables that are not node settings: the token a client command
-/// (`vigia-node backup`) sends to the API. Read as settings, they would fail the load as
-/// unknown fields.
-const CLIENT_VARIABLES: [&str; 1] = ["VIGIA_TOKEN"];
+/// `VIGIA_` variables that are not node settings: the node address and token of the `vigia`
+/// client (which also runs the node as `vigia node run`) and of `vigia-node backup`. Read as
+/// settings, they would fail the load as unknown fields.
+const CLIENT_VARIABLES: [&str; 2] = ["VIGIA_NODE", "VIGIA_TOKEN"];
 
 /// The process's environment without [`CLIENT_VARIABLES`] (and without variables whose
 /// name or value is not Unicode, which no setting has).

@@ -33,6 +33,8 @@ pub mod pending;
 pub mod search;
 pub mod store;
 pub mod sync_plan;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod tokens;
 pub mod views;
 

@@ -100,3 +100,25 @@ fn bad_settings_are_named() {
     let (ok, text) = run(&mut vigia_node(&dir.path().join("missing.toml")));
     assert!(!ok && text.contains("missing.toml"), "{text}");
 }
+
+#[test]
+fn a_stray_environment_variable_is_named_as_the_source_of_an_unknown_setting() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("node.toml");
+    std::fs::write(
+        &file,
+        "member = \"PE\"\nroster = \"r\"\nmember_key = \"m\"\nnode_key = \"n\"\ndata_dir = \"d\"\n",
+    )
+    .expect("write");
+    let (ok, text) = run(vigia_node(&file).env("VIGIA_LOOP_COUNT", "5"));
+    assert!(!ok, "accepted a variable that is no setting: {text}");
+    assert!(
+        text.contains("VIGIA_LOOP_COUNT") && text.contains("loop_count"),
+        "{text}"
+    );
+    // The client's own variables are no node settings and are left alone.
+    let (ok, text) = run(vigia_node(&file)
+        .env("VIGIA_NODE", "http://127.0.0.1:8440")
+        .env("VIGIA_TOKEN", "vigia_x"));
+    assert!(ok, "{text}");
+}

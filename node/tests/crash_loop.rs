@@ -24,7 +24,9 @@ use vigia_node::store::Store;
 use vigia_node::views;
 use vigia_protocol::Roster;
 
-use crash_support::{Budget, NodeFiles, SEED, START_PATIENCE, TestMember, roster, signed_feed};
+use crash_support::{
+    Budget, NodeFiles, SEED, START_PATIENCE, TestMember, member, roster, signed_feed,
+};
 
 /// Rows per import request: a spreadsheet of a small institution directory.
 const ROWS_PER_IMPORT: usize = 20;
@@ -130,7 +132,7 @@ async fn import_until_killed(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_killed_during_bulk_import_keeps_every_acknowledged_row() {
     let budget = Budget::from_env();
-    let member = TestMember::new("PE");
+    let member = member("PE");
     let (roster, roster_toml) = roster(std::slice::from_ref(&member));
     let dir = tempfile::tempdir().expect("dir");
     let files = Arc::new(NodeFiles::write(dir.path(), &member, &roster_toml));
@@ -254,8 +256,8 @@ fn fill_source(path: &std::path::Path, roster: &Roster, source: &TestMember) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_killed_during_catch_up_keeps_every_entry_it_reported() {
     let budget = Budget::from_env();
-    let source_member = TestMember::new("AR");
-    let member = TestMember::new("BR");
+    let source_member = member("AR");
+    let member = member("BR");
     let members = [source_member, member];
     let (roster, roster_toml) = roster(&members);
     let [source_member, member] = members;

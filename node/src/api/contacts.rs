@@ -13,8 +13,8 @@ use super::Shared;
 use super::auth::{Admin, Focal};
 use super::errors::{ApiError, ApiResult};
 use super::extract::{
-    JsonBody, QueryParams, paging, parse_bool, parse_enum, parse_member, parse_member_param,
-    present,
+    JsonBody, QueryParams, check_body_matches_path, paging, parse_bool, parse_enum, parse_member,
+    parse_member_param, present,
 };
 use super::model::{EntryView, PageView};
 use super::publish::strip_prefix;
@@ -238,22 +238,7 @@ pub struct ContactInput {
 
 impl ContactInput {
     fn into_contact(self, member: MemberCode, id: &str) -> ApiResult<Contact> {
-        if let Some(body_id) = &self.id
-            && body_id != id
-        {
-            return Err(ApiError::invalid(
-                "id",
-                format!("id {body_id:?} differs from the id in the path, {id:?}"),
-            ));
-        }
-        if let Some(body_member) = &self.member
-            && parse_member("member", body_member)? != member
-        {
-            return Err(ApiError::invalid(
-                "member",
-                format!("member {body_member:?} differs from the member in the path, {member}"),
-            ));
-        }
+        check_body_matches_path(self.id.as_deref(), self.member.as_deref(), member, id)?;
         let availability = availability(self.always_on, self.hours)?;
         Ok(Contact {
             id: id.to_owned(),

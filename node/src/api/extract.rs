@@ -210,6 +210,33 @@ pub fn parse_member(name: &str, text: &str) -> Result<MemberCode, ApiError> {
     })
 }
 
+/// Checks that the `id` and `member` a PUT body may carry (it may send back what it read)
+/// name the record in the path, so a copied body cannot silently overwrite another record.
+pub fn check_body_matches_path(
+    body_id: Option<&str>,
+    body_member: Option<&str>,
+    member: MemberCode,
+    id: &str,
+) -> Result<(), ApiError> {
+    if let Some(body_id) = body_id
+        && body_id != id
+    {
+        return Err(ApiError::invalid(
+            "id",
+            format!("id {body_id:?} differs from the id in the path, {id:?}"),
+        ));
+    }
+    if let Some(body_member) = body_member
+        && parse_member("member", body_member)? != member
+    {
+        return Err(ApiError::invalid(
+            "member",
+            format!("member {body_member:?} differs from the member in the path, {member}"),
+        ));
+    }
+    Ok(())
+}
+
 /// Parses an optional member code parameter.
 pub fn parse_member_param(
     name: &str,

@@ -13,7 +13,9 @@ use super::Shared;
 use super::auth::{Admin, Focal};
 use super::contacts::Removed;
 use super::errors::{ApiError, ApiResult};
-use super::extract::{JsonBody, QueryParams, parse_enum, parse_member, parse_member_param};
+use super::extract::{
+    JsonBody, QueryParams, check_body_matches_path, parse_enum, parse_member, parse_member_param,
+};
 use super::model::EntryView;
 use super::publish::strip_prefix;
 use crate::search::InstitutionQuery;
@@ -158,22 +160,7 @@ pub struct InstitutionInput {
 
 impl InstitutionInput {
     fn into_institution(self, member: MemberCode, id: &str) -> ApiResult<Institution> {
-        if let Some(body_id) = &self.id
-            && body_id != id
-        {
-            return Err(ApiError::invalid(
-                "id",
-                format!("id {body_id:?} differs from the id in the path, {id:?}"),
-            ));
-        }
-        if let Some(body_member) = &self.member
-            && parse_member("member", body_member)? != member
-        {
-            return Err(ApiError::invalid(
-                "member",
-                format!("member {body_member:?} differs from the member in the path, {member}"),
-            ));
-        }
+        check_body_matches_path(self.id.as_deref(), self.member.as_deref(), member, id)?;
         Ok(Institution {
             id: id.to_owned(),
             name: self.name,

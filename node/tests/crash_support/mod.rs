@@ -8,19 +8,16 @@
 // Each test binary compiles this module and uses a different part of it.
 #![allow(dead_code)]
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use ed25519_dalek::SigningKey;
-use libp2p::identity::Keypair;
-use sha2::{Digest, Sha256};
+pub use vigia_node::testing::TestMember;
+use vigia_node::testing::{free_port, signed_roster_file};
 use vigia_node::tokens::{Role, TokenStore};
 use vigia_protocol::body::{Availability, Contact};
 use vigia_protocol::entry::hash_signed_bytes;
-use vigia_protocol::roster::{Member, NodeRecord, RosterBody, RosterFile};
-use vigia_protocol::{Body, Entry, Hash, MemberCode, PublicKey, Roster};
+use vigia_protocol::{Body, Entry, Hash, Roster};
 
 /// Seed of every key and of the kill schedule.
 pub const SEED: u64 = u64::from_be_bytes(*b"crash-9\0");
@@ -70,78 +67,14 @@ impl Budget {
     }
 }
 
-/// A port free on 127.0.0.1 right now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("bind loopback")
-        .port()
-}
-
-fn seeded(label: &str) -> [u8; 32] {
-    Sha256::new()
-        .chain_update(SEED.to_le_bytes())
-        .chain_update(label.as_bytes())
-        .finalize()
-        .into()
-}
-
-/// One member: keys and the port its node listens on.
-pub struct TestMember {
-    /// Its code.
-    pub code: MemberCode,
-    /// Its signing key.
-    pub signing_key: SigningKey,
-    /// Its node's libp2p identity secret.
-    pub identity_secret: [u8; 32],
-    /// Its node's libp2p TCP port.
-    pub port: u16,
-}
-
-impl TestMember {
-    /// A member with seeded keys and a free port.
-    pub fn new(code: &str) -> Self {
-        Self {
-            code: code.parse().expect("member code"),
-            signing_key: SigningKey::from_bytes(&seeded(&format!("{code}/member"))),
-            identity_secret: seeded(&format!("{code}/node")),
-            port: free_port(),
-        }
-    }
-
-    /// Its node's identity.
-    pub fn identity(&self) -> Keypair {
-        let mut secret = self.identity_secret;
-        Keypair::ed25519_from_bytes(&mut secret).expect("32-byte secret")
-    }
-
-    fn roster_entry(&self) -> Member {
-        Member {
-            code: self.code,
-            name: format!("Estado {}", self.code),
-            signing_key: PublicKey(self.signing_key.verifying_key().to_bytes()),
-            nodes: vec![NodeRecord {
-                peer_id: self.identity().public().to_peer_id().to_string(),
-                addresses: vec![format!("/ip4/127.0.0.1/tcp/{}", self.port)],
-            }],
-        }
-    }
+/// A member with keys derived from [`SEED`] and a free port.
+pub fn member(code: &str) -> TestMember {
+    TestMember::seeded(code, &format!("Estado {code}"), SEED)
 }
 
 /// A roster every member signed, verified and as the TOML file nodes read.
 pub fn roster(members: &[TestMember]) -> (Roster, String) {
-    let body = RosterBody {
-        network: "vigia-crash-test".into(),
-        quorum: u32::try_from(members.len()).expect("few").div_ceil(2),
-        members: members.iter().map(TestMember::roster_entry).collect(),
-    };
-    let mut file = RosterFile {
-        body: body.clone(),
-        signatures: Vec::new(),
-    };
-    for member in members {
-        file.add_signature(body.sign(member.code, &member.signing_key));
-    }
+    let file = signed_roster_file("vigia-crash-test", members);
     (file.verify().expect("roster verifies"), file.to_toml())
 }
 

@@ -431,10 +431,14 @@ impl Drop for Testnet {
     }
 }
 
-/// Runs the `vigia` binary with `args`.
+/// Runs the `vigia` binary with `args`, in the environment of an operator who also runs a
+/// real node: a testnet node must take none of these settings (a zero sync interval is
+/// refused, so a node that read it would not start).
 pub fn run(binary: &Path, args: &[&str]) -> Output {
     Command::new(binary)
         .args(args)
+        .env("VIGIA_SYNC_INTERVAL_SECS", "0")
+        .env("VIGIA_DATA_DIR", "/nonexistent/vigia-data")
         .output()
         .unwrap_or_else(|err| panic!("cannot run {}: {err}", binary.display()))
 }

@@ -59,7 +59,15 @@ pub fn start(layout: &Layout, code: MemberCode) -> Result<bool> {
         .open(layout.log(code))
         .with_context(|| format!("cannot open {}", layout.log(code).display()))?;
     let executable = std::env::current_exe().context("cannot find the vigia executable")?;
-    let child = Command::new(executable)
+    let mut command = Command::new(executable);
+    // A testnet node takes its settings from its own file only: `VIGIA_` variables the
+    // operator exported for a real node or for the client must not reach it.
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("VIGIA_") {
+            command.env_remove(key);
+        }
+    }
+    let child = command
         .args(["node", "run", "--config"])
         .arg(config_argument(layout, code))
         .stdin(Stdio::null())

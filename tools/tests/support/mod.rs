@@ -9,21 +9,18 @@
 // Each test binary compiles this module and uses a different part of it.
 #![allow(dead_code)]
 
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use ed25519_dalek::SigningKey;
-use libp2p::identity::Keypair;
-use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 use tokio::runtime::Runtime;
 use vigia_node::api::{ApiServer, ApiSettings};
 use vigia_node::node::{Node, NodeSetup};
+use vigia_node::testing::{TestMember, signed_roster};
 use vigia_node::tokens::{Role, TokenStore};
-use vigia_protocol::roster::{Member, NodeRecord, RosterBody, RosterFile};
-use vigia_protocol::{MemberCode, PublicKey, Roster};
+use vigia_protocol::{MemberCode, Roster};
 
 /// Seed of every test key.
 const SEED: u64 = 0x7669_6769_6163_6c69;
@@ -33,38 +30,6 @@ const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 /// How long a test waits for something that happens over the network.
 pub const PATIENCE: Duration = Duration::from_secs(30);
-
-struct TestMember {
-    code: MemberCode,
-    name: String,
-    signing_key: SigningKey,
-    identity_secret: [u8; 32],
-    port: u16,
-}
-
-fn seeded(label: &str) -> [u8; 32] {
-    Sha256::new()
-        .chain_update(SEED.to_le_bytes())
-        .chain_update(label.as_bytes())
-        .finalize()
-        .into()
-}
-
-/// A port free on 127.0.0.1 for both TCP and UDP right now.
-fn free_port() -> u16 {
-    loop {
-        let tcp = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-        let port = tcp.local_addr().expect("local address").port();
-        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
-fn identity(secret: &[u8; 32]) -> Keypair {
-    let mut secret = *secret;
-    Keypair::ed25519_from_bytes(&mut secret).expect("32-byte secret")
-}
 
 /// Members, their signed roster, a directory for their files and the runtime of their
 /// nodes.
@@ -97,33 +62,15 @@ impl Network {
     pub fn new(members: &[(&str, &str)]) -> Self {
         let members: Vec<TestMember> = members
             .iter()
-            .map(|(code, name)| TestMember {
-                code: code.parse().expect("member code"),
-                name: (*name).to_owned(),
-                signing_key: SigningKey::from_bytes(&seeded(&format!("{code}/member"))),
-                identity_secret: seeded(&format!("{code}/node")),
-                port: free_port(),
-            })
+            .map(|(code, name)| TestMember::seeded(code, name, SEED))
             .collect();
-        let body = RosterBody {
-            network: "vigia-cli-test".into(),
-            quorum: u32::try_from(members.len()).expect("few").div_ceil(2),
-            members: members.iter().map(roster_member).collect(),
-        };
-        let mut file = RosterFile {
-            body: body.clone(),
-            signatures: Vec::new(),
-        };
-        for member in &members {
-            file.add_signature(body.sign(member.code, &member.signing_key));
-        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .expect("tokio runtime");
         Self {
-            roster: file.verify().expect("test roster verifies"),
+            roster: signed_roster("vigia-cli-test", &members),
             members,
             dir: tempfile::tempdir().expect("temporary directory"),
             runtime,
@@ -168,7 +115,7 @@ impl Network {
             roster: self.roster.clone(),
             member: member.code,
             signing_key: member.signing_key.clone(),
-            identity: identity(&member.identity_secret),
+            identity: member.identity(),
             store_path: self.data_dir(index).join("vigia.redb"),
             listen: Vec::new(),
             sync_interval: Duration::from_secs(2),
@@ -221,22 +168,6 @@ impl Network {
                 running.shutdown().await.expect("node stops");
             }
         });
-    }
-}
-
-fn roster_member(member: &TestMember) -> Member {
-    let port = member.port;
-    Member {
-        code: member.code,
-        name: member.name.clone(),
-        signing_key: PublicKey(member.signing_key.verifying_key().to_bytes()),
-        nodes: vec![NodeRecord {
-            peer_id: identity(&member.identity_secret)
-                .public()
-                .to_peer_id()
-                .to_string(),
-            addresses: vec![format!("/ip4/127.0.0.1/tcp/{port}")],
-        }],
     }
 }
 

@@ -1,0 +1,110 @@
+//! Fixtures for the workspace's test harnesses: members with keys derived from a seed, free
+//! loopback ports and a founding roster every member signed.
+//!
+//! Keys come from a seed so that a failing run can be reproduced; ports are picked free on
+//! loopback (TCP and UDP alike) because the roster must name every node's addresses before
+//! any node starts. Only built with the `testing` feature.
+
+use std::net::{TcpListener, UdpSocket};
+
+use ed25519_dalek::SigningKey;
+use libp2p::identity::Keypair;
+use sha2::{Digest, Sha256};
+use vigia_protocol::roster::{Member, NodeRecord, RosterBody, RosterFile};
+use vigia_protocol::{MemberCode, PublicKey, Roster};
+
+/// Deterministic 32 bytes from a seed and a label.
+pub fn seeded_secret(seed: u64, label: &str) -> [u8; 32] {
+    Sha256::new()
+        .chain_update(seed.to_le_bytes())
+        .chain_update(label.as_bytes())
+        .finalize()
+        .into()
+}
+
+/// A port free on 127.0.0.1 for both TCP and UDP right now.
+pub fn free_port() -> u16 {
+    loop {
+        let tcp = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let port = tcp.local_addr().expect("local address").port();
+        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// One member of a test network: its keys and the port its node listens on.
+pub struct TestMember {
+    /// Its code.
+    pub code: MemberCode,
+    /// Its name in the roster (what a directory search by country matches).
+    pub name: String,
+    /// Its signing key.
+    pub signing_key: SigningKey,
+    /// Its node's libp2p identity secret.
+    pub identity_secret: [u8; 32],
+    /// The port its node listens on, TCP and UDP (QUIC).
+    pub port: u16,
+}
+
+impl TestMember {
+    /// A member named `name` with keys derived from `seed` and a free port.
+    pub fn seeded(code: &str, name: &str, seed: u64) -> Self {
+        Self {
+            code: code.parse().expect("valid member code"),
+            name: name.to_owned(),
+            signing_key: SigningKey::from_bytes(&seeded_secret(seed, &format!("{code}/member"))),
+            identity_secret: seeded_secret(seed, &format!("{code}/node")),
+            port: free_port(),
+        }
+    }
+
+    /// Its node's identity.
+    pub fn identity(&self) -> Keypair {
+        let mut secret = self.identity_secret;
+        Keypair::ed25519_from_bytes(&mut secret).expect("32-byte secret")
+    }
+
+    /// Its record in the roster: one node on 127.0.0.1 over QUIC and TCP.
+    pub fn roster_member(&self) -> Member {
+        let port = self.port;
+        Member {
+            code: self.code,
+            name: self.name.clone(),
+            signing_key: PublicKey(self.signing_key.verifying_key().to_bytes()),
+            nodes: vec![NodeRecord {
+                peer_id: self.identity().public().to_peer_id().to_string(),
+                addresses: vec![
+                    format!("/ip4/127.0.0.1/udp/{port}/quic-v1"),
+                    format!("/ip4/127.0.0.1/tcp/{port}"),
+                ],
+            }],
+        }
+    }
+}
+
+/// The founding roster file of network `name`, signed by every member.
+pub fn signed_roster_file(name: &str, members: &[TestMember]) -> RosterFile {
+    let body = RosterBody {
+        network: name.into(),
+        quorum: u32::try_from(members.len())
+            .expect("few members")
+            .div_ceil(2),
+        members: members.iter().map(TestMember::roster_member).collect(),
+    };
+    let mut file = RosterFile {
+        body: body.clone(),
+        signatures: Vec::new(),
+    };
+    for member in members {
+        file.add_signature(body.sign(member.code, &member.signing_key));
+    }
+    file
+}
+
+/// The founding roster of network `name`, signed by every member and verified.
+pub fn signed_roster(name: &str, members: &[TestMember]) -> Roster {
+    signed_roster_file(name, members)
+        .verify()
+        .expect("test roster verifies")
+}
