@@ -148,6 +148,7 @@ impl TestNetwork {
             listen: Vec::new(),
             sync_interval: self.sync_interval,
             max_message_bytes: vigia_node::config::DEFAULT_MAX_MESSAGE_BYTES,
+            clock: vigia_node::clock::Clock::system(),
         }
     }
 
