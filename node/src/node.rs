@@ -41,7 +41,7 @@ use crate::ledger::{Ingested, Ledger, Placement, PublishError as LedgerPublishEr
 use crate::metrics::{MemberLabel, MemberReasonLabel, Metrics, ReasonLabel};
 use crate::network::behaviour::{BehaviourEvent, Settings};
 use crate::network::redial::Redial;
-use crate::network::sync_codec::FrameError;
+use crate::network::sync_codec::{FrameError, RequestFrame};
 use crate::network::{Behaviour, RosterPeers, build_swarm};
 use crate::store::Store;
 use crate::sync_plan::SyncPlan;
@@ -260,7 +260,7 @@ impl Node {
         let heads = ledger.heads().clone();
         let settings = Settings {
             max_message_bytes: setup.max_message_bytes,
-            heartbeat: Duration::from_millis(700),
+            heartbeat: crate::network::behaviour::GOSSIP_HEARTBEAT,
         };
         let metrics = Arc::new(Metrics::default());
         let mut swarm = build_swarm(setup.identity, &roster_peers, &settings, &metrics)?;
@@ -1022,7 +1022,7 @@ impl EventLoop {
         self.start_ingest();
     }
 
-    fn on_sync_event(&mut self, event: request_response::Event<Request, Response>) {
+    fn on_sync_event(&mut self, event: request_response::Event<RequestFrame, Response>) {
         use request_response::{Event, Message};
         match event {
             Event::Message {
@@ -1065,11 +1065,6 @@ impl EventLoop {
             }
             Event::InboundFailure { peer, error, .. } => {
                 tracing::debug!(peer = %peer, err = %error, "sync answer failed");
-                if let request_response::InboundFailure::Io(error) = &error
-                    && let Some(fault) = FrameError::of(error)
-                {
-                    self.fault(peer, fault.reason(), fault);
-                }
             }
             Event::ResponseSent { .. } => {}
         }
@@ -1078,9 +1073,22 @@ impl EventLoop {
     fn on_sync_request(
         &mut self,
         peer: PeerId,
-        request: Request,
+        request: RequestFrame,
         channel: ResponseChannel<Response>,
     ) {
+        let request = match request {
+            RequestFrame::Valid(request) => request,
+            RequestFrame::Invalid(fault) => {
+                self.fault(peer, fault.reason(), &fault);
+                let refusal = Response::Refused(fault.to_string());
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_response(channel, refusal);
+                return;
+            }
+        };
         let response = match request {
             Request::Heads(status) => match self.learn_status(peer, status) {
                 Ok(()) => Response::Heads(self.own_status()),
@@ -1314,7 +1322,11 @@ impl EventLoop {
                     from_seq: head.seq,
                     max_entries: 1,
                 };
-                let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_request(&peer, RequestFrame::Valid(request));
                 let range = RangeRequest {
                     peer,
                     author: *member,
@@ -1328,7 +1340,10 @@ impl EventLoop {
 
     fn exchange_heads(&mut self, peer: PeerId) {
         let request = Request::Heads(self.own_status());
-        self.swarm.behaviour_mut().sync.send_request(&peer, request);
+        self.swarm
+            .behaviour_mut()
+            .sync
+            .send_request(&peer, RequestFrame::Valid(request));
     }
 
     fn exchange_heads_with_all(&mut self) {
@@ -1349,7 +1364,7 @@ impl EventLoop {
                 .swarm
                 .behaviour_mut()
                 .sync
-                .send_request(&fetch.peer, request);
+                .send_request(&fetch.peer, RequestFrame::Valid(request));
             let range = RangeRequest {
                 peer: fetch.peer,
                 author: fetch.author,

@@ -4,6 +4,8 @@
 //! loopback (TCP and UDP alike) because the roster must name every node's addresses before
 //! any node starts.
 
+pub mod hostile_peer;
+
 use std::net::{TcpListener, UdpSocket};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

@@ -4,8 +4,11 @@
 //! frame's buffer then grows with the bytes that actually arrive, never with the length a
 //! peer merely claims: a peer that announces 4 MiB and sends ten bytes costs ten bytes.
 //!
-//! A frame a peer should never send fails with a [`FrameError`] inside the `io::Error`, so
-//! the node can tell a peer's fault from a dropped connection ([`FrameError::of`]).
+//! A frame a peer should never send is a [`FrameError`]: in an answer it fails the request
+//! with the error inside the `io::Error` ([`FrameError::of`]), so the node can tell a
+//! peer's fault from a dropped connection; a bad request is read as
+//! [`RequestFrame::Invalid`], because request-response reports no peer for a request that
+//! fails to read, and the node must know whom to count it against.
 //!
 //! Every frame read is counted, length prefix included, so the cost of catching up can be
 //! compared with the size of what was fetched.
@@ -74,6 +77,15 @@ impl From<FrameError> for io::Error {
     }
 }
 
+/// A request as read from a peer.
+#[derive(Debug)]
+pub enum RequestFrame {
+    /// A well-formed request.
+    Valid(Request),
+    /// A frame that is no request; the node answers with a refusal naming the fault.
+    Invalid(FrameError),
+}
+
 /// Reads one frame. Cancel-safe only in the sense that dropping it drops the stream too,
 /// which is how request-response uses it.
 pub async fn read_frame<T: AsyncRead + Unpin + Send>(
@@ -122,14 +134,28 @@ fn malformed(error: DecodeError) -> io::Error {
 
 impl libp2p::request_response::Codec for SyncCodec {
     type Protocol = StreamProtocol;
-    type Request = Request;
+    type Request = RequestFrame;
     type Response = Response;
 
-    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Request>
+    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<RequestFrame>
     where
         T: AsyncRead + Unpin + Send,
     {
-        sync::decode_request(&read_frame(io, &self.received).await?).map_err(malformed)
+        let frame = match read_frame(io, &self.received).await {
+            Ok(frame) => frame,
+            Err(error) if FrameError::of(&error).is_some() => {
+                let fault = error
+                    .into_inner()
+                    .and_then(|inner| inner.downcast::<FrameError>().ok())
+                    .ok_or_else(|| invalid("frame error lost"))?;
+                return Ok(RequestFrame::Invalid(*fault));
+            }
+            Err(error) => return Err(error),
+        };
+        Ok(match sync::decode_request(&frame) {
+            Ok(request) => RequestFrame::Valid(request),
+            Err(error) => RequestFrame::Invalid(FrameError::Malformed(error)),
+        })
     }
 
     async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Response>
@@ -143,11 +169,17 @@ impl libp2p::request_response::Codec for SyncCodec {
         &mut self,
         _: &StreamProtocol,
         io: &mut T,
-        req: Request,
+        req: RequestFrame,
     ) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,
     {
+        let RequestFrame::Valid(req) = req else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "an invalid request frame is never sent",
+            ));
+        };
         write_frame(io, &sync::encode_request(&req).map_err(invalid)?).await
     }
 
@@ -208,6 +240,33 @@ mod tests {
             FrameError::of(&error).map(FrameError::reason),
             Some("sync_malformed")
         );
+    }
+
+    #[test]
+    fn bad_request_frames_are_read_as_invalid_requests() {
+        let protocol = StreamProtocol::new(sync::PROTOCOL_NAME);
+        let read = |bytes: Vec<u8>| {
+            let mut codec = SyncCodec::default();
+            futures::executor::block_on(libp2p::request_response::Codec::read_request(
+                &mut codec,
+                &protocol,
+                &mut Cursor::new(bytes),
+            ))
+        };
+        let mut garbage = 3u32.to_be_bytes().to_vec();
+        garbage.extend_from_slice(&[0xff; 3]);
+        let too_large = u32::MAX.to_be_bytes().to_vec();
+        for (bytes, reason) in [
+            (garbage, "sync_malformed"),
+            (too_large, "sync_frame_too_large"),
+        ] {
+            match read(bytes) {
+                Ok(RequestFrame::Invalid(fault)) => assert_eq!(fault.reason(), reason),
+                other => panic!("{reason}: read as {other:?}"),
+            }
+        }
+        let cut_short = 100u32.to_be_bytes().to_vec();
+        assert!(read(cut_short).is_err(), "a stream cut short is no request");
     }
 
     #[test]
