@@ -10,7 +10,7 @@
 //! [`NodeHandle::publish`]): after a wipe or a restore from an old backup it would
 //! otherwise reuse sequence numbers, which peers would rightly report as a fork.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -54,6 +54,10 @@ const EVENT_QUEUE: usize = 4_096;
 /// Gossip entries waiting for the ledger; beyond this they are dropped unjudged and sync
 /// fetches them later.
 const MAX_QUEUED_GOSSIP: usize = 8_192;
+/// Most gossip entries of one feed in one ingest job. Gossip waits in one queue per feed and
+/// each job takes up to this many from every feed, so a member that floods the network
+/// delays the others' entries (an alert, say) by one job at most, not by its whole backlog.
+const JOB_SHARE_PER_FEED: usize = 512;
 /// Range requests served at once; more are refused with "busy" and asked elsewhere.
 const MAX_CONCURRENT_SERVES: usize = 32;
 /// Peers whose refusal is remembered so it is logged once.
@@ -327,6 +331,8 @@ impl Node {
             listening: listening_tx,
             ingest: None,
             queued: Job::default(),
+            gossip_queue: BTreeMap::new(),
+            gossip_queued: 0,
             serving: FuturesUnordered::new(),
             refused: HashSet::new(),
             range_requests: BTreeMap::new(),
@@ -630,7 +636,14 @@ struct EventLoop {
     ready: watch::Sender<bool>,
     listening: watch::Sender<Vec<Multiaddr>>,
     ingest: Option<JoinHandle<IngestDone>>,
+    /// Sync pages waiting for the ledger; the next job takes them all (requests in flight
+    /// bound them).
     queued: Job,
+    /// Gossip waiting for the ledger, per claimed author (`None`: bytes that name no roster
+    /// member); see [`JOB_SHARE_PER_FEED`].
+    gossip_queue: BTreeMap<Option<MemberCode>, VecDeque<(Vec<u8>, Origin)>>,
+    /// Entries in `gossip_queue`.
+    gossip_queued: usize,
     serving: FuturesUnordered<Serving>,
     refused: HashSet<PeerId>,
     range_requests: BTreeMap<OutboundRequestId, RangeRequest>,
@@ -1006,7 +1019,7 @@ impl EventLoop {
     fn queue_gossip(&mut self, peer: PeerId, id: MessageId, data: Vec<u8>) {
         self.seen(peer);
         self.shared.metrics.gossip_received.inc();
-        if self.queued.items.len() >= MAX_QUEUED_GOSSIP {
+        if self.gossip_queued >= MAX_QUEUED_GOSSIP {
             tracing::warn!(
                 peer = %peer,
                 "ingest queue full; dropping a gossip entry for sync to fetch",
@@ -1017,8 +1030,14 @@ impl EventLoop {
                 .report_message_validation_result(&id, &peer, MessageAcceptance::Ignore);
             return;
         }
-        self.queued.items.push(data);
-        self.queued.origins.push(Origin::Gossip { id, peer });
+        let author = vigia_protocol::entry::peek_position(&data)
+            .map(|(author, _)| author)
+            .filter(|author| self.shared.roster.member(*author).is_some());
+        self.gossip_queue
+            .entry(author)
+            .or_default()
+            .push_back((data, Origin::Gossip { id, peer }));
+        self.gossip_queued += 1;
         self.start_ingest();
     }
 
@@ -1394,10 +1413,20 @@ impl EventLoop {
     }
 
     fn start_ingest(&mut self) {
-        if self.ingest.is_some() || self.queued.items.is_empty() && self.queued.pages.is_empty() {
+        let idle = self.queued.items.is_empty() && self.queued.pages.is_empty();
+        if self.ingest.is_some() || idle && self.gossip_queued == 0 {
             return;
         }
-        let job = std::mem::take(&mut self.queued);
+        let mut job = std::mem::take(&mut self.queued);
+        for queue in self.gossip_queue.values_mut() {
+            let share = queue.len().min(JOB_SHARE_PER_FEED);
+            for (data, origin) in queue.drain(..share) {
+                job.items.push(data);
+                job.origins.push(origin);
+            }
+            self.gossip_queued -= share;
+        }
+        self.gossip_queue.retain(|_, queue| !queue.is_empty());
         let shared = self.shared.clone();
         self.ingest = Some(tokio::task::spawn_blocking(move || {
             let result = shared

@@ -157,6 +157,7 @@ pub struct Seen {
 
 enum Command {
     Publish(Vec<u8>, oneshot::Sender<Result<(), String>>),
+    PublishBatch(Vec<Vec<u8>>, oneshot::Sender<usize>),
     Request(PeerId, Vec<u8>, oneshot::Sender<Result<Vec<u8>, String>>),
     SetAnswer(Answer),
     SetHeads(Vec<(MemberCode, Head)>),
@@ -283,6 +284,14 @@ impl HostilePeer {
         answer.await?.map_err(anyhow::Error::msg)
     }
 
+    /// Publishes each of `batch` in one turn of the peer's loop (a flood's step); returns how
+    /// many gossip took.
+    pub async fn publish_batch(&self, batch: Vec<Vec<u8>>) -> Result<usize> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::PublishBatch(batch, reply)).await?;
+        Ok(answer.await?)
+    }
+
     /// Publishes, retrying for up to 10 s while no peer is subscribed yet.
     pub async fn publish_when_meshed(&self, bytes: Vec<u8>) -> Result<()> {
         let start = std::time::Instant::now();
@@ -361,6 +370,22 @@ impl PeerLoop {
                 let topic = self.topic.clone();
                 let sent = self.swarm.behaviour_mut().gossipsub.publish(topic, bytes);
                 let _ = reply.send(sent.map(|_| ()).map_err(|err| err.to_string()));
+            }
+            Command::PublishBatch(batch, reply) => {
+                let mut published = 0;
+                for bytes in batch {
+                    let topic = self.topic.clone();
+                    if self
+                        .swarm
+                        .behaviour_mut()
+                        .gossipsub
+                        .publish(topic, bytes)
+                        .is_ok()
+                    {
+                        published += 1;
+                    }
+                }
+                let _ = reply.send(published);
             }
             Command::Request(peer, bytes, reply) => {
                 let id = self.swarm.behaviour_mut().sync.send_request(&peer, bytes);

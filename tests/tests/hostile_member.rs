@@ -537,6 +537,13 @@ impl Latencies {
     }
 }
 
+/// Latencies of `/v1/network`, of a contact search, and of the node handle's status.
+struct Sampled {
+    network: Latencies,
+    search: Latencies,
+    status: Latencies,
+}
+
 /// Asks the API (`/v1/network` and a contact search, in turn) and the node handle's status
 /// every 20 ms until `stop`, timing each.
 async fn sample_latency(
@@ -544,17 +551,18 @@ async fn sample_latency(
     token: String,
     handle: NodeHandle,
     stop: Arc<AtomicBool>,
-) -> (Latencies, Latencies) {
+) -> Sampled {
     let client = reqwest::Client::new();
-    let mut api = Vec::new();
+    let mut network = Vec::new();
+    let mut search = Vec::new();
     let mut status = Vec::new();
     let mut turn = 0;
     while !stop.load(Ordering::Relaxed) {
         turn += 1;
-        let path = if turn % 2 == 0 {
-            "/v1/network"
+        let (path, api) = if turn % 2 == 0 {
+            ("/v1/network", &mut network)
         } else {
-            "/v1/contacts?q=garcia"
+            ("/v1/contacts?q=garcia", &mut search)
         };
         let start = Instant::now();
         let answer = client
@@ -571,13 +579,17 @@ async fn sample_latency(
         status.push(start.elapsed().as_secs_f64() * 1000.0);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    (Latencies(api), Latencies(status))
+    Sampled {
+        network: Latencies(network),
+        search: Latencies(search),
+        status: Latencies(status),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flood_of_valid_entries_keeps_the_api_fast_and_other_alerts_flowing() {
     init_logs();
-    const RATE: u64 = 1_200;
+    const RATE: u64 = 1_500;
     const SECONDS: u64 = 5;
     let network = TestNetwork::new(&["AR", "BR", "CL", "CO"], 23);
     let nodes = network.start_first(3).await;
@@ -630,16 +642,19 @@ async fn flood_of_valid_entries_keeps_the_api_fast_and_other_alerts_flowing() {
     let mut alert_sent = None;
     let mut published = 1;
     let mut dropped = 0;
-    for (index, bytes) in entries.iter().enumerate().skip(1) {
-        // Paced in steps of 10 ms so the rate holds over the whole flood.
-        let due = Duration::from_micros(index as u64 * 1_000_000 / RATE);
+    // Steps of 10 ms, each due at its place in the schedule, so the rate holds overall.
+    let step = (RATE / 100) as usize;
+    for (index, batch) in entries[1..].chunks(step).enumerate() {
+        let due = Duration::from_millis(index as u64 * 10);
         if let Some(wait) = due.checked_sub(start.elapsed()) {
             tokio::time::sleep(wait).await;
         }
-        match hostile.publish(bytes.clone()).await {
-            Ok(()) => published += 1,
-            Err(_) => dropped += 1,
-        }
+        let took = hostile
+            .publish_batch(batch.to_vec())
+            .await
+            .expect("published");
+        published += took;
+        dropped += batch.len() - took;
         if alert_sent.is_none() && start.elapsed() >= Duration::from_secs(SECONDS / 2) {
             let reference = nodes[0]
                 .handle()
@@ -671,7 +686,7 @@ async fn flood_of_valid_entries_keeps_the_api_fast_and_other_alerts_flowing() {
         delays.push(delay);
     }
     stop.store(true, Ordering::Relaxed);
-    let (api_latency, status_latency) = sampler.await.expect("sampler");
+    let sampled = sampler.await.expect("sampler");
 
     let honest: Vec<&Node> = nodes.iter().collect();
     let converged = wait_until(
@@ -694,18 +709,19 @@ async fn flood_of_valid_entries_keeps_the_api_fast_and_other_alerts_flowing() {
         "flood: {published} valid entries in {:.2} s = {rate:.0}/s ({dropped} refused by gossip)",
         flood_took.as_secs_f64()
     );
-    println!(
-        "API during the flood ({} requests): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        api_latency.0.len(),
-        api_latency.percentile(0.5),
-        api_latency.percentile(0.99),
-        api_latency.percentile(1.0)
-    );
-    println!(
-        "node status during the flood: p50 {:.1} ms, p99 {:.1} ms",
-        status_latency.percentile(0.5),
-        status_latency.percentile(0.99)
-    );
+    for (what, latencies) in [
+        ("GET /v1/network", &sampled.network),
+        ("GET /v1/contacts?q=garcia", &sampled.search),
+        ("NodeHandle::status", &sampled.status),
+    ] {
+        println!(
+            "{what} during the flood ({} samples): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            latencies.0.len(),
+            latencies.percentile(0.5),
+            latencies.percentile(0.99),
+            latencies.percentile(1.0)
+        );
+    }
     println!("alert issued mid-flood reached BR, CL after {delays:?}");
     println!(
         "all honest nodes held the whole flood {} ms after it ended",
@@ -716,15 +732,14 @@ async fn flood_of_valid_entries_keeps_the_api_fast_and_other_alerts_flowing() {
         rate >= 1_000.0,
         "flood too slow to test anything: {rate:.0}/s"
     );
-    assert!(api_latency.0.len() >= 20, "too few API samples");
-    assert!(
-        api_latency.percentile(0.99) < 1_000.0,
-        "API p99 over 1 s during the flood"
-    );
-    assert!(
-        status_latency.percentile(0.99) < 1_000.0,
-        "status p99 over 1 s during the flood"
-    );
+    for latencies in [&sampled.network, &sampled.search, &sampled.status] {
+        assert!(latencies.0.len() >= 5, "too few samples to judge latency");
+        // Generous: a slow or busy machine must not fail this, a stalled node must.
+        assert!(
+            latencies.percentile(0.99) < 1_000.0,
+            "p99 over 1 s during the flood"
+        );
+    }
     for delay in &delays {
         assert!(
             *delay < Duration::from_secs(10),
