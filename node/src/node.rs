@@ -747,9 +747,8 @@ impl EventLoop {
         match command {
             Command::Gossip(bytes, head) => {
                 self.heads.insert(self.shared.member, head);
-                let len = bytes.len();
                 self.publish_gossip(bytes);
-                self.offer_by_sync(len);
+                self.offer_to_smaller_peers();
             }
             Command::Block(members) => self.block_members(&members),
             Command::Status(reply) => {
@@ -1260,19 +1259,27 @@ impl EventLoop {
         }
     }
 
-    /// After applying or publishing an entry of `len` bytes, tells every connected peer
-    /// whose gossip limit is below that our heads, so it fetches the entry now rather than
-    /// at the next periodic exchange: gossip drops an oversized message with no word to
-    /// either side.
-    fn offer_by_sync(&mut self, len: usize) {
+    /// After this node applied or published anything, tells every connected peer whose
+    /// gossip limit is below ours our heads, so it fetches now what gossip may not have
+    /// carried to it rather than at the next periodic exchange.
+    ///
+    /// Every time, not only after an entry over its limit: a gossip message over the
+    /// receiver's limit is dropped with a debug line on its side only, and it also closes
+    /// the receiver's inbound gossip stream, losing whatever the sender writes next before
+    /// it notices, however much later that is. The cost is one heads exchange per ingest
+    /// job or publish, to misconfigured peers only.
+    fn offer_to_smaller_peers(&mut self) {
+        let own_limit = self.max_message_bytes;
         let smaller: Vec<PeerId> = self
             .peer_limits
             .iter()
-            .filter(|(peer, limit)| (**limit as usize) < len && self.redial.is_connected(peer))
+            .filter(|(peer, limit)| {
+                (**limit as usize) < own_limit && self.redial.is_connected(peer)
+            })
             .map(|(peer, _)| *peer)
             .collect();
         for peer in smaller {
-            tracing::debug!(peer = %peer, len, "entry over the peer's gossip limit; offering it by sync");
+            tracing::debug!(peer = %peer, "peer takes smaller gossip; offering heads by sync");
             self.exchange_heads(peer);
         }
     }
@@ -1501,8 +1508,8 @@ impl EventLoop {
                 self.plan.answered(&peer, author, reached);
             }
         }
-        if let Some(largest) = ingested.applied.iter().map(|entry| entry.bytes.len()).max() {
-            self.offer_by_sync(largest);
+        if !ingested.applied.is_empty() {
+            self.offer_to_smaller_peers();
         }
         self.update_readiness();
         self.update_lag_metrics();

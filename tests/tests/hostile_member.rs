@@ -734,10 +734,10 @@ async fn flood_of_valid_entries_keeps_the_api_fast_and_other_alerts_flowing() {
     );
     for latencies in [&sampled.network, &sampled.search, &sampled.status] {
         assert!(latencies.0.len() >= 5, "too few samples to judge latency");
-        // Generous: a slow or busy machine must not fail this, a stalled node must.
+        // Generous: a debug build on a busy machine must not fail this, a stalled node must.
         assert!(
-            latencies.percentile(0.99) < 1_000.0,
-            "p99 over 1 s during the flood"
+            latencies.percentile(0.99) < 2_000.0,
+            "p99 over 2 s during the flood"
         );
     }
     for delay in &delays {
