@@ -3,8 +3,8 @@
 //!
 //! Each input is read once as a request and once as a response, through the node's own
 //! `SyncCodec`. Asserts: nothing panics; a length over the limit is refused before anything
-//! is read; a message read is one the codec writes back as a frame that reads to the same
-//! message.
+//! is read (a request frame reads as invalid); a message read is one the codec writes back
+//! as a frame that reads to the same message.
 #![no_main]
 
 use futures::executor::block_on;
@@ -12,7 +12,7 @@ use futures::io::Cursor;
 use libfuzzer_sys::fuzz_target;
 use libp2p::StreamProtocol;
 use libp2p::request_response::Codec;
-use vigia_node::network::sync_codec::SyncCodec;
+use vigia_node::network::sync_codec::{RequestFrame, SyncCodec};
 use vigia_protocol::codec::MAX_SYNC_MESSAGE_BYTES;
 use vigia_protocol::sync::PROTOCOL_NAME;
 
@@ -27,14 +27,15 @@ fuzz_target!(|data: &[u8]| {
     let over_limit = declared_length(data).is_some_and(|length| length > MAX_SYNC_MESSAGE_BYTES);
 
     let request = block_on(codec.read_request(&protocol, &mut Cursor::new(data)));
-    if let Ok(request) = request {
+    if let Ok(RequestFrame::Valid(request)) = request {
         assert!(!over_limit, "a frame over the limit was read");
         let mut frame = Cursor::new(Vec::new());
-        block_on(codec.write_request(&protocol, &mut frame, request.clone()))
+        let valid = RequestFrame::Valid(request.clone());
+        block_on(codec.write_request(&protocol, &mut frame, valid))
             .expect("a request read is written back");
         let mut written = Cursor::new(frame.into_inner());
         let again = block_on(codec.read_request(&protocol, &mut written));
-        assert_eq!(again.ok(), Some(request));
+        assert!(matches!(again, Ok(RequestFrame::Valid(again)) if again == request));
     }
 
     let response = block_on(codec.read_response(&protocol, &mut Cursor::new(data)));

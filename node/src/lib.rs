@@ -6,6 +6,7 @@
 //!   keep exactly the roster's nodes connected.
 //! - [`node`] owns the event loop: it feeds what the network receives to the [`ledger`],
 //!   reports verdicts back to gossip, and plans sync requests from the heads peers announce.
+//!   What a peer sends that no correct node would is counted against it in [`conduct`].
 //! - [`ledger`] is the single writer: it validates entries, chains them, buffers early ones
 //!   ([`pending`]) and applies batches to the [`store`] in one transaction each.
 //! - [`store`] is the redb file; [`views`] are the directory and alerts derived from it;
@@ -21,6 +22,8 @@
 
 pub mod api;
 pub mod cli;
+pub mod clock;
+pub mod conduct;
 pub mod config;
 pub mod files;
 pub mod keys;

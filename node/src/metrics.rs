@@ -26,6 +26,16 @@ pub struct MemberLabel {
     pub member: String,
 }
 
+/// Label for a peer's fault: its member and a stable reason name. Both come from closed
+/// sets (the roster, the protocol's reasons), so the series stay few.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MemberReasonLabel {
+    /// ISO code of the peer's member.
+    pub member: String,
+    /// Stable reason name, such as `bad_signature` or `sync_malformed`.
+    pub reason: String,
+}
+
 /// Label for an API route.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabel {
@@ -55,6 +65,13 @@ pub struct Metrics {
     pub sync_bytes_received: Counter,
     /// Forks found.
     pub forks: Counter,
+    /// Provably invalid entries and sync messages received, by the sending peer's member
+    /// and reason (see [`crate::conduct`]).
+    pub peer_rejections: Family<MemberReasonLabel, Counter>,
+    /// The largest gossip message each member's node accepts, as it announced.
+    pub peer_max_message_bytes: Family<MemberLabel, Gauge>,
+    /// Each member's node clock minus ours at the latest heads exchange, in ms.
+    pub peer_clock_offset: Family<MemberLabel, Gauge>,
     /// Entries a peer claims that this node does not hold yet, per feed.
     pub sync_lag: Family<MemberLabel, Gauge>,
     /// Seconds from an alert's issue time to its arrival here (clock skew included).
@@ -80,6 +97,9 @@ impl Default for Metrics {
             gossip_received: Counter::default(),
             sync_bytes_received: Counter::default(),
             forks: Counter::default(),
+            peer_rejections: Family::default(),
+            peer_max_message_bytes: Family::default(),
+            peer_clock_offset: Family::default(),
             sync_lag: Family::default(),
             alert_propagation_seconds: latency_buckets(),
             api_request_seconds: Family::new_with_constructor(latency_buckets),
@@ -115,6 +135,21 @@ impl Default for Metrics {
             metrics.sync_bytes_received.clone(),
         );
         registry.register("forks", "Forks found", metrics.forks.clone());
+        registry.register(
+            "peer_rejections",
+            "Provably invalid entries and sync messages received, by member and reason",
+            metrics.peer_rejections.clone(),
+        );
+        registry.register(
+            "peer_max_message_bytes",
+            "Largest gossip message a member's node accepts, as announced",
+            metrics.peer_max_message_bytes.clone(),
+        );
+        registry.register(
+            "peer_clock_offset_milliseconds",
+            "A member's node clock minus this node's, at the latest heads exchange",
+            metrics.peer_clock_offset.clone(),
+        );
         registry.register(
             "sync_lag_entries",
             "Entries known elsewhere, not held here",

@@ -10,10 +10,10 @@
 //! [`NodeHandle::publish`]): after a wipe or a restore from an old backup it would
 //! otherwise reuse sequence numbers, which peers would rightly report as a fork.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
 use ed25519_dalek::SigningKey;
@@ -28,16 +28,20 @@ use libp2p::swarm::{ListenError, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, Swarm, ping};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
+use vigia_protocol::codec::MAX_ENTRY_BYTES;
 use vigia_protocol::entry::Head;
 use vigia_protocol::sync::{MAX_PAGE_BYTES, MAX_PAGE_ENTRIES, Request, Response, Status};
 use vigia_protocol::validate::Fork;
 use vigia_protocol::{Body, EntryRef, MemberCode, Roster};
 
+use crate::clock::Clock;
+use crate::conduct::{Conduct, Fault, Report};
 use crate::config::NodeConfig;
 use crate::ledger::{Ingested, Ledger, Placement, PublishError as LedgerPublishError};
-use crate::metrics::{MemberLabel, Metrics, ReasonLabel};
+use crate::metrics::{MemberLabel, MemberReasonLabel, Metrics, ReasonLabel};
 use crate::network::behaviour::{BehaviourEvent, Settings};
 use crate::network::redial::Redial;
+use crate::network::sync_codec::{FrameError, RequestFrame};
 use crate::network::{Behaviour, RosterPeers, build_swarm};
 use crate::store::Store;
 use crate::sync_plan::SyncPlan;
@@ -50,6 +54,10 @@ const EVENT_QUEUE: usize = 4_096;
 /// Gossip entries waiting for the ledger; beyond this they are dropped unjudged and sync
 /// fetches them later.
 const MAX_QUEUED_GOSSIP: usize = 8_192;
+/// Most gossip entries of one feed in one ingest job. Gossip waits in one queue per feed and
+/// each job takes up to this many from every feed, so a member that floods the network
+/// delays the others' entries (an alert, say) by one job at most, not by its whole backlog.
+const JOB_SHARE_PER_FEED: usize = 512;
 /// Range requests served at once; more are refused with "busy" and asked elsewhere.
 const MAX_CONCURRENT_SERVES: usize = 32;
 /// Peers whose refusal is remembered so it is logged once.
@@ -80,6 +88,8 @@ pub struct NodeSetup {
     pub sync_interval: Duration,
     /// Largest gossip message.
     pub max_message_bytes: usize,
+    /// The clock the node issues entries and talks to peers by.
+    pub clock: Clock,
 }
 
 impl NodeSetup {
@@ -110,6 +120,7 @@ impl NodeSetup {
             listen,
             sync_interval: config.sync_interval(),
             max_message_bytes: config.max_message_bytes,
+            clock: Clock::system(),
         })
     }
 }
@@ -175,6 +186,13 @@ pub struct PeerStatus {
     /// The peer's clock minus ours at its last heads exchange, in ms (network delay
     /// included, so a few ms of noise).
     pub clock_offset_ms: Option<i64>,
+    /// The largest gossip message the peer accepts, as it said at its last heads exchange.
+    pub max_message_bytes: Option<u32>,
+    /// Provably invalid things it sent since this node started, by reason (see
+    /// [`crate::conduct`]); empty for a peer that never misbehaved.
+    pub faults: BTreeMap<&'static str, u64>,
+    /// The latest of them.
+    pub last_fault: Option<Fault>,
 }
 
 /// A snapshot of the node's network state.
@@ -190,6 +208,8 @@ pub struct NetworkStatus {
     pub pending: usize,
     /// Per feed, how many entries connected peers hold that this node does not yet.
     pub behind: BTreeMap<MemberCode, u64>,
+    /// The largest gossip message this node accepts.
+    pub max_message_bytes: usize,
 }
 
 enum Command {
@@ -209,6 +229,7 @@ struct Shared {
     peer_id: PeerId,
     events: broadcast::Sender<NodeEvent>,
     metrics: Arc<Metrics>,
+    clock: Clock,
     ready: watch::Receiver<bool>,
     listening: watch::Receiver<Vec<Multiaddr>>,
 }
@@ -224,13 +245,6 @@ pub struct NodeHandle {
 pub struct Node {
     handle: NodeHandle,
     task: JoinHandle<()>,
-}
-
-fn now_ms() -> u64 {
-    let since_epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX)
 }
 
 impl Node {
@@ -250,7 +264,7 @@ impl Node {
         let heads = ledger.heads().clone();
         let settings = Settings {
             max_message_bytes: setup.max_message_bytes,
-            heartbeat: Duration::from_millis(700),
+            heartbeat: crate::network::behaviour::GOSSIP_HEARTBEAT,
         };
         let metrics = Arc::new(Metrics::default());
         let mut swarm = build_swarm(setup.identity, &roster_peers, &settings, &metrics)?;
@@ -287,6 +301,7 @@ impl Node {
             peer_id,
             events,
             metrics,
+            clock: setup.clock,
             ready: ready_rx,
             listening: listening_rx,
         });
@@ -316,6 +331,8 @@ impl Node {
             listening: listening_tx,
             ingest: None,
             queued: Job::default(),
+            gossip_queue: BTreeMap::new(),
+            gossip_queued: 0,
             serving: FuturesUnordered::new(),
             refused: HashSet::new(),
             range_requests: BTreeMap::new(),
@@ -326,7 +343,8 @@ impl Node {
             clock_offsets: HashMap::new(),
             heard_from_peer: false,
             fork_probes: HashSet::new(),
-            small_limit_reported: HashSet::new(),
+            peer_limits: HashMap::new(),
+            conduct: Conduct::default(),
         };
         let task = tokio::spawn(event_loop.run());
         Ok(Node {
@@ -467,7 +485,8 @@ impl NodeHandle {
                 .ledger
                 .lock()
                 .map_err(|_| anyhow!("ledger lock poisoned"))?;
-            ledger.publish(body, now_ms())
+            let now = shared.clock.now_ms();
+            ledger.publish(body, now)
         })
         .await
         .context("publish task failed")??
@@ -504,7 +523,7 @@ impl NodeHandle {
 #[derive(Debug)]
 enum Origin {
     Gossip { id: MessageId, peer: PeerId },
-    Sync { peer: PeerId },
+    Sync { peer: PeerId, author: MemberCode },
 }
 
 /// Entries handed to the ledger in one transaction.
@@ -522,6 +541,86 @@ struct IngestDone {
     result: Result<Ingested>,
 }
 
+/// A range request in flight, kept to check that its answer is what was asked.
+#[derive(Debug, Clone, Copy)]
+struct RangeRequest {
+    peer: PeerId,
+    author: MemberCode,
+    from_seq: u64,
+    max_entries: u32,
+}
+
+/// Largest honest page: the server cuts a page once it passes [`MAX_PAGE_BYTES`], so the
+/// last entry may take it over by at most one entry.
+const MAX_HONEST_PAGE_BYTES: usize = MAX_PAGE_BYTES + MAX_ENTRY_BYTES;
+
+/// Why a range answer is not what was asked: each is the answering peer's fault.
+#[derive(Debug, thiserror::Error)]
+enum PageFault {
+    #[error("page of {entries} entries and {bytes} bytes for a request of at most {asked}")]
+    TooLarge {
+        entries: usize,
+        bytes: usize,
+        asked: u32,
+    },
+    #[error("page for {asked}'s feed holds an entry of {found}")]
+    WrongAuthor {
+        asked: MemberCode,
+        found: MemberCode,
+    },
+    #[error("page entry {index} has seq {found}, expected {expected}")]
+    OutOfRange {
+        index: usize,
+        expected: u64,
+        found: u64,
+    },
+}
+
+impl PageFault {
+    fn reason(&self) -> &'static str {
+        match self {
+            PageFault::TooLarge { .. } => "sync_page_too_large",
+            PageFault::WrongAuthor { .. } => "sync_wrong_author",
+            PageFault::OutOfRange { .. } => "sync_out_of_range",
+        }
+    }
+}
+
+/// Checks that a page holds consecutive entries of the asked feed from the asked seq, no
+/// more than asked. Entries whose first bytes do not decode are left to the ledger, which
+/// rejects them with the reason.
+fn check_page(request: &RangeRequest, entries: &[Vec<u8>]) -> Result<(), PageFault> {
+    let bytes: usize = entries.iter().map(Vec::len).sum();
+    let asked = request.max_entries.min(MAX_PAGE_ENTRIES);
+    if entries.len() > asked as usize || bytes > MAX_HONEST_PAGE_BYTES {
+        return Err(PageFault::TooLarge {
+            entries: entries.len(),
+            bytes,
+            asked,
+        });
+    }
+    for (index, entry) in entries.iter().enumerate() {
+        let Some((author, seq)) = vigia_protocol::entry::peek_position(entry) else {
+            continue;
+        };
+        if author != request.author {
+            return Err(PageFault::WrongAuthor {
+                asked: request.author,
+                found: author,
+            });
+        }
+        let expected = request.from_seq.saturating_add(index as u64);
+        if seq != expected {
+            return Err(PageFault::OutOfRange {
+                index,
+                expected,
+                found: seq,
+            });
+        }
+    }
+    Ok(())
+}
+
 type Serving = JoinHandle<(ResponseChannel<Response>, Response)>;
 
 struct EventLoop {
@@ -537,10 +636,17 @@ struct EventLoop {
     ready: watch::Sender<bool>,
     listening: watch::Sender<Vec<Multiaddr>>,
     ingest: Option<JoinHandle<IngestDone>>,
+    /// Sync pages waiting for the ledger; the next job takes them all (requests in flight
+    /// bound them).
     queued: Job,
+    /// Gossip waiting for the ledger, per claimed author (`None`: bytes that name no roster
+    /// member); see [`JOB_SHARE_PER_FEED`].
+    gossip_queue: BTreeMap<Option<MemberCode>, VecDeque<(Vec<u8>, Origin)>>,
+    /// Entries in `gossip_queue`.
+    gossip_queued: usize,
     serving: FuturesUnordered<Serving>,
     refused: HashSet<PeerId>,
-    range_requests: BTreeMap<OutboundRequestId, (PeerId, MemberCode)>,
+    range_requests: BTreeMap<OutboundRequestId, RangeRequest>,
     sync_interval: Duration,
     max_message_bytes: usize,
     listeners: Vec<ListenerId>,
@@ -550,8 +656,11 @@ struct EventLoop {
     heard_from_peer: bool,
     /// Rival heads already fetched, so each is fetched once.
     fork_probes: HashSet<(MemberCode, u64, vigia_protocol::Hash)>,
-    /// Peers already reported for a smaller message limit.
-    small_limit_reported: HashSet<PeerId>,
+    /// The gossip limit each peer announced at its latest heads exchange: an entry over a
+    /// peer's limit reaches it through sync only.
+    peer_limits: HashMap<PeerId, u32>,
+    /// What each peer sent that no correct node sends.
+    conduct: Conduct,
 }
 
 async fn next_ingest(ingest: &mut Option<JoinHandle<IngestDone>>) -> IngestDone {
@@ -639,6 +748,7 @@ impl EventLoop {
             Command::Gossip(bytes, head) => {
                 self.heads.insert(self.shared.member, head);
                 self.publish_gossip(bytes);
+                self.offer_to_smaller_peers();
             }
             Command::Block(members) => self.block_members(&members),
             Command::Status(reply) => {
@@ -697,6 +807,16 @@ impl EventLoop {
                 connected: self.redial.is_connected(peer),
                 last_seen_ms: self.last_seen.get(peer).copied(),
                 clock_offset_ms: self.clock_offsets.get(peer).copied(),
+                max_message_bytes: self.peer_limits.get(peer).copied(),
+                faults: self
+                    .conduct
+                    .of(peer)
+                    .map(|record| record.counts().clone())
+                    .unwrap_or_default(),
+                last_fault: self
+                    .conduct
+                    .of(peer)
+                    .and_then(|record| record.last().cloned()),
             })
             .collect();
         peers.sort_by_key(|status| status.member);
@@ -712,6 +832,7 @@ impl EventLoop {
             peers,
             pending,
             behind: self.behind(),
+            max_message_bytes: self.max_message_bytes,
         }
     }
 
@@ -745,7 +866,7 @@ impl EventLoop {
 
     fn seen(&mut self, peer: PeerId) {
         if self.roster_peers.peers.contains_key(&peer) {
-            self.last_seen.insert(peer, now_ms());
+            self.last_seen.insert(peer, self.shared.clock.now_ms());
         }
     }
 
@@ -769,7 +890,7 @@ impl EventLoop {
                 .iter()
                 .map(|(member, head)| (*member, *head))
                 .collect(),
-            now_ms: now_ms(),
+            now_ms: self.shared.clock.now_ms(),
             max_message_bytes: u32::try_from(self.max_message_bytes).unwrap_or(u32::MAX),
         }
     }
@@ -818,7 +939,8 @@ impl EventLoop {
                 self.count_connected();
                 if num_established == 0 {
                     self.plan.peer_gone(&peer_id);
-                    self.range_requests.retain(|_, (peer, _)| *peer != peer_id);
+                    self.range_requests
+                        .retain(|_, request| request.peer != peer_id);
                     if let Some(member) = self.member_of(&peer_id) {
                         let cause = cause.map(|cause| cause.to_string()).unwrap_or_default();
                         tracing::info!(%member, peer = %peer_id, %cause, "peer lost");
@@ -896,7 +1018,7 @@ impl EventLoop {
     fn queue_gossip(&mut self, peer: PeerId, id: MessageId, data: Vec<u8>) {
         self.seen(peer);
         self.shared.metrics.gossip_received.inc();
-        if self.queued.items.len() >= MAX_QUEUED_GOSSIP {
+        if self.gossip_queued >= MAX_QUEUED_GOSSIP {
             tracing::warn!(
                 peer = %peer,
                 "ingest queue full; dropping a gossip entry for sync to fetch",
@@ -907,12 +1029,18 @@ impl EventLoop {
                 .report_message_validation_result(&id, &peer, MessageAcceptance::Ignore);
             return;
         }
-        self.queued.items.push(data);
-        self.queued.origins.push(Origin::Gossip { id, peer });
+        let author = vigia_protocol::entry::peek_position(&data)
+            .map(|(author, _)| author)
+            .filter(|author| self.shared.roster.member(*author).is_some());
+        self.gossip_queue
+            .entry(author)
+            .or_default()
+            .push_back((data, Origin::Gossip { id, peer }));
+        self.gossip_queued += 1;
         self.start_ingest();
     }
 
-    fn on_sync_event(&mut self, event: request_response::Event<Request, Response>) {
+    fn on_sync_event(&mut self, event: request_response::Event<RequestFrame, Response>) {
         use request_response::{Event, Message};
         match event {
             Event::Message {
@@ -943,8 +1071,13 @@ impl EventLoop {
                 ..
             } => {
                 tracing::debug!(peer = %peer, err = %error, "sync request failed");
-                if let Some((peer, author)) = self.range_requests.remove(&request_id) {
-                    self.plan.failed(&peer, author);
+                if let request_response::OutboundFailure::Io(error) = &error
+                    && let Some(fault) = FrameError::of(error)
+                {
+                    self.fault(peer, fault.reason(), fault);
+                }
+                if let Some(request) = self.range_requests.remove(&request_id) {
+                    self.plan.failed(&request.peer, request.author);
                     self.schedule_fetches();
                 }
             }
@@ -958,9 +1091,22 @@ impl EventLoop {
     fn on_sync_request(
         &mut self,
         peer: PeerId,
-        request: Request,
+        request: RequestFrame,
         channel: ResponseChannel<Response>,
     ) {
+        let request = match request {
+            RequestFrame::Valid(request) => request,
+            RequestFrame::Invalid(fault) => {
+                self.fault(peer, fault.reason(), &fault);
+                let refusal = Response::Refused(fault.to_string());
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_response(channel, refusal);
+                return;
+            }
+        };
         let response = match request {
             Request::Heads(status) => match self.learn_status(peer, status) {
                 Ok(()) => Response::Heads(self.own_status()),
@@ -1020,20 +1166,31 @@ impl EventLoop {
                 }
             }
             Response::Entries(entries) => {
-                let Some((peer, author)) = self.range_requests.remove(&request_id) else {
+                let Some(request) = self.range_requests.remove(&request_id) else {
                     return;
                 };
+                let (peer, author) = (request.peer, request.author);
+                // A page that is not what was asked is dropped whole: its entries may be
+                // valid, but the range comes more cheaply from another peer than from
+                // sorting out what this one meant.
+                if let Err(fault) = check_page(&request, &entries) {
+                    self.fault(peer, fault.reason(), &fault);
+                    self.plan.failed(&peer, author);
+                    self.schedule_fetches();
+                    return;
+                }
+                self.seen(peer);
                 self.queued
                     .origins
-                    .extend(entries.iter().map(|_| Origin::Sync { peer }));
+                    .extend(entries.iter().map(|_| Origin::Sync { peer, author }));
                 self.queued.items.extend(entries);
                 self.queued.pages.push((peer, author));
                 self.start_ingest();
             }
             Response::Refused(reason) => {
                 tracing::debug!(peer = %peer, %reason, "sync request refused");
-                if let Some((peer, author)) = self.range_requests.remove(&request_id) {
-                    self.plan.failed(&peer, author);
+                if let Some(request) = self.range_requests.remove(&request_id) {
+                    self.plan.failed(&request.peer, request.author);
                     self.schedule_fetches();
                 }
             }
@@ -1046,18 +1203,23 @@ impl EventLoop {
             tracing::warn!(peer = %peer, %reason, "sync refused");
             return Err(reason);
         }
-        let own_limit = u32::try_from(self.max_message_bytes).unwrap_or(u32::MAX);
-        if status.max_message_bytes < own_limit && self.small_limit_reported.insert(peer) {
-            tracing::warn!(
-                peer = %peer,
-                peer_limit = status.max_message_bytes,
-                own_limit = self.max_message_bytes,
-                "peer accepts smaller gossip messages; large entries reach it through sync only"
-            );
-        }
+        self.learn_limit(peer, status.max_message_bytes);
         self.seen(peer);
-        let offset = i64::try_from(status.now_ms).unwrap_or(i64::MAX) - now_ms() as i64;
+        let now = i64::try_from(self.shared.clock.now_ms()).unwrap_or(i64::MAX);
+        let offset = i64::try_from(status.now_ms)
+            .unwrap_or(i64::MAX)
+            .saturating_sub(now);
         self.clock_offsets.insert(peer, offset);
+        if let Some(member) = self.member_of(&peer) {
+            let label = MemberLabel {
+                member: member.to_string(),
+            };
+            self.shared
+                .metrics
+                .peer_clock_offset
+                .get_or_create(&label)
+                .set(offset);
+        }
         self.plan.heads_announced(peer, &status.heads);
         self.probe_forks(peer, &status.heads);
         self.update_lag_metrics();
@@ -1065,6 +1227,101 @@ impl EventLoop {
         self.update_readiness();
         self.schedule_fetches();
         Ok(())
+    }
+
+    /// Remembers a peer's gossip limit; a smaller one than ours is logged when first seen
+    /// (or when it changes) and shown in status and metrics.
+    fn learn_limit(&mut self, peer: PeerId, limit: u32) {
+        let own_limit = u32::try_from(self.max_message_bytes).unwrap_or(u32::MAX);
+        let previous = self.peer_limits.insert(peer, limit);
+        if limit < own_limit && previous != Some(limit) {
+            let member = self
+                .member_of(&peer)
+                .map(|m| m.to_string())
+                .unwrap_or_default();
+            tracing::warn!(
+                peer = %peer,
+                %member,
+                peer_limit = limit,
+                own_limit = self.max_message_bytes,
+                "peer accepts smaller gossip messages; larger entries reach it through sync only"
+            );
+        }
+        if let Some(member) = self.member_of(&peer) {
+            let label = MemberLabel {
+                member: member.to_string(),
+            };
+            self.shared
+                .metrics
+                .peer_max_message_bytes
+                .get_or_create(&label)
+                .set(i64::from(limit));
+        }
+    }
+
+    /// After this node applied or published anything, tells every connected peer whose
+    /// gossip limit is below ours our heads, so it fetches now what gossip may not have
+    /// carried to it rather than at the next periodic exchange.
+    ///
+    /// Every time, not only after an entry over its limit: a gossip message over the
+    /// receiver's limit is dropped with a debug line on its side only, and it also closes
+    /// the receiver's inbound gossip stream, losing whatever the sender writes next before
+    /// it notices, however much later that is. The cost is one heads exchange per ingest
+    /// job or publish, to misconfigured peers only.
+    fn offer_to_smaller_peers(&mut self) {
+        let own_limit = self.max_message_bytes;
+        let smaller: Vec<PeerId> = self
+            .peer_limits
+            .iter()
+            .filter(|(peer, limit)| {
+                (**limit as usize) < own_limit && self.redial.is_connected(peer)
+            })
+            .map(|(peer, _)| *peer)
+            .collect();
+        for peer in smaller {
+            tracing::debug!(peer = %peer, "peer takes smaller gossip; offering heads by sync");
+            self.exchange_heads(peer);
+        }
+    }
+
+    /// Counts a provable fault against `peer`, and logs it as [`Conduct`] decides.
+    fn fault(&mut self, peer: PeerId, reason: &'static str, detail: &dyn std::fmt::Display) {
+        let Some(member) = self.member_of(&peer) else {
+            return;
+        };
+        let label = MemberReasonLabel {
+            member: member.to_string(),
+            reason: reason.to_owned(),
+        };
+        self.shared
+            .metrics
+            .peer_rejections
+            .get_or_create(&label)
+            .inc();
+        let now = self.shared.clock.now_ms();
+        match self
+            .conduct
+            .record(peer, reason, detail, now, Instant::now())
+        {
+            Report::First => tracing::warn!(
+                peer = %peer,
+                %member,
+                reason,
+                err = %detail,
+                "peer sent invalid data; counted against it",
+            ),
+            Report::Again { since_last_warning } => tracing::warn!(
+                peer = %peer,
+                %member,
+                reason,
+                count = since_last_warning,
+                err = %detail,
+                "peer keeps sending invalid data",
+            ),
+            Report::Quiet => {
+                tracing::debug!(peer = %peer, %member, reason, err = %detail, "invalid data")
+            }
+        }
     }
 
     /// A peer whose head has our head's sequence number but another hash holds a rival
@@ -1091,15 +1348,28 @@ impl EventLoop {
                     from_seq: head.seq,
                     max_entries: 1,
                 };
-                let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
-                self.range_requests.insert(id, (peer, *member));
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_request(&peer, RequestFrame::Valid(request));
+                let range = RangeRequest {
+                    peer,
+                    author: *member,
+                    from_seq: head.seq,
+                    max_entries: 1,
+                };
+                self.range_requests.insert(id, range);
             }
         }
     }
 
     fn exchange_heads(&mut self, peer: PeerId) {
         let request = Request::Heads(self.own_status());
-        self.swarm.behaviour_mut().sync.send_request(&peer, request);
+        self.swarm
+            .behaviour_mut()
+            .sync
+            .send_request(&peer, RequestFrame::Valid(request));
     }
 
     fn exchange_heads_with_all(&mut self) {
@@ -1120,8 +1390,14 @@ impl EventLoop {
                 .swarm
                 .behaviour_mut()
                 .sync
-                .send_request(&fetch.peer, request);
-            self.range_requests.insert(id, (fetch.peer, fetch.author));
+                .send_request(&fetch.peer, RequestFrame::Valid(request));
+            let range = RangeRequest {
+                peer: fetch.peer,
+                author: fetch.author,
+                from_seq: fetch.from_seq,
+                max_entries: MAX_PAGE_ENTRIES,
+            };
+            self.range_requests.insert(id, range);
         }
     }
 
@@ -1144,17 +1420,27 @@ impl EventLoop {
     }
 
     fn start_ingest(&mut self) {
-        if self.ingest.is_some() || self.queued.items.is_empty() && self.queued.pages.is_empty() {
+        let idle = self.queued.items.is_empty() && self.queued.pages.is_empty();
+        if self.ingest.is_some() || idle && self.gossip_queued == 0 {
             return;
         }
-        let job = std::mem::take(&mut self.queued);
+        let mut job = std::mem::take(&mut self.queued);
+        for queue in self.gossip_queue.values_mut() {
+            let share = queue.len().min(JOB_SHARE_PER_FEED);
+            for (data, origin) in queue.drain(..share) {
+                job.items.push(data);
+                job.origins.push(origin);
+            }
+            self.gossip_queued -= share;
+        }
+        self.gossip_queue.retain(|_, queue| !queue.is_empty());
         let shared = self.shared.clone();
         self.ingest = Some(tokio::task::spawn_blocking(move || {
             let result = shared
                 .ledger
                 .lock()
                 .map_err(|_| anyhow!("ledger lock poisoned"))
-                .and_then(|mut ledger| ledger.ingest(&job.items, now_ms()));
+                .and_then(|mut ledger| ledger.ingest(&job.items, shared.clock.now_ms()));
             IngestDone {
                 origins: job.origins,
                 pages: job.pages,
@@ -1179,10 +1465,15 @@ impl EventLoop {
                 return;
             }
         };
+        // Pages that held an invalid entry: the rest of their range is asked elsewhere.
+        let mut faulty_pages = HashSet::new();
         for (origin, placement) in done.origins.iter().zip(&ingested.placements) {
             self.settle(origin, placement);
+            if let (Origin::Sync { peer, author }, Placement::Rejected(_)) = (origin, placement) {
+                faulty_pages.insert((*peer, *author));
+            }
         }
-        let now = now_ms();
+        let now = self.shared.clock.now_ms();
         for entry in &ingested.applied {
             self.heads
                 .insert(entry.signed.entry.author, entry.as_head());
@@ -1210,8 +1501,15 @@ impl EventLoop {
             tracing::debug!(applied = ingested.applied.len(), "entries applied");
         }
         for (peer, author) in done.pages {
-            let reached = self.heads.get(&author).map_or(0, |head| head.seq);
-            self.plan.answered(&peer, author, reached);
+            if faulty_pages.contains(&(peer, author)) {
+                self.plan.failed(&peer, author);
+            } else {
+                let reached = self.heads.get(&author).map_or(0, |head| head.seq);
+                self.plan.answered(&peer, author, reached);
+            }
+        }
+        if !ingested.applied.is_empty() {
+            self.offer_to_smaller_peers();
         }
         self.update_readiness();
         self.update_lag_metrics();
@@ -1233,7 +1531,7 @@ impl EventLoop {
     fn settle(&mut self, origin: &Origin, placement: &Placement) {
         let (peer, gossip_id) = match origin {
             Origin::Gossip { id, peer } => (*peer, Some(id)),
-            Origin::Sync { peer } => (*peer, None),
+            Origin::Sync { peer, .. } => (*peer, None),
         };
         let acceptance = match placement {
             Placement::Rejected(error) => {
@@ -1245,17 +1543,7 @@ impl EventLoop {
                     .entries_rejected
                     .get_or_create(&label)
                     .inc();
-                let member = self
-                    .member_of(&peer)
-                    .map(|member| member.to_string())
-                    .unwrap_or_default();
-                tracing::warn!(
-                    peer = %peer,
-                    %member,
-                    reason = error.reason(),
-                    err = %error,
-                    "entry rejected",
-                );
+                self.fault(peer, error.reason(), error);
                 let _ = self.shared.events.send(NodeEvent::Rejected {
                     peer,
                     reason: error.to_string(),
@@ -1291,5 +1579,73 @@ impl EventLoop {
                 tracing::debug!(peer = %peer, %err, "cannot dial");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use vigia_protocol::{Hash, Signature, SignedEntry};
+
+    use super::*;
+
+    fn code(text: &str) -> MemberCode {
+        text.parse().expect("valid code")
+    }
+
+    /// Wire bytes of an entry; the page check reads positions only, so it need not be signed.
+    fn wire(author: &str, seq: u64) -> Vec<u8> {
+        let entry = vigia_protocol::Entry {
+            network: Hash::ZERO,
+            author: code(author),
+            seq,
+            prev: Hash::ZERO,
+            issued_at_ms: 0,
+            body: Body::ContactRemove { id: "c-1".into() },
+        };
+        let signed = SignedEntry {
+            entry,
+            signature: Signature([0; 64]),
+        };
+        signed.to_bytes().expect("encodes")
+    }
+
+    fn request(from_seq: u64, max_entries: u32) -> RangeRequest {
+        RangeRequest {
+            peer: PeerId::random(),
+            author: code("AR"),
+            from_seq,
+            max_entries,
+        }
+    }
+
+    #[test]
+    fn page_of_the_asked_range_passes_and_garbage_is_left_to_the_ledger() {
+        let page = vec![wire("AR", 5), vec![0xff; 3], wire("AR", 7)];
+        assert!(check_page(&request(5, 10), &page).is_ok());
+        assert!(check_page(&request(5, 10), &[]).is_ok());
+    }
+
+    #[test]
+    fn page_that_is_not_what_was_asked_names_the_fault() {
+        let reason = |request: RangeRequest, page: &[Vec<u8>]| {
+            check_page(&request, page).map_err(|fault| (fault.reason(), fault.to_string()))
+        };
+        let (name, text) =
+            reason(request(5, 10), &[wire("AR", 5), wire("BR", 6)]).expect_err("wrong author");
+        assert_eq!(name, "sync_wrong_author");
+        assert!(text.contains("BR"), "{text}");
+        let (name, text) =
+            reason(request(5, 10), &[wire("AR", 5), wire("AR", 9)]).expect_err("out of range");
+        assert_eq!(name, "sync_out_of_range");
+        assert!(text.contains("seq 9, expected 6"), "{text}");
+        let replay = reason(request(5, 10), &[wire("AR", 1)]).expect_err("replay");
+        assert_eq!(replay.0, "sync_out_of_range");
+        let long: Vec<_> = (5..8).map(|seq| wire("AR", seq)).collect();
+        let (name, _) = reason(request(5, 2), &long).expect_err("too many");
+        assert_eq!(name, "sync_page_too_large");
+        let heavy = vec![vec![0; MAX_ENTRY_BYTES]; MAX_HONEST_PAGE_BYTES / MAX_ENTRY_BYTES + 1];
+        let (name, text) = reason(request(5, 1_000), &heavy).expect_err("too heavy");
+        assert_eq!(name, "sync_page_too_large");
+        assert!(text.contains("bytes"), "{text}");
     }
 }

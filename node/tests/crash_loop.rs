@@ -273,6 +273,7 @@ async fn node_killed_during_catch_up_keeps_every_entry_it_reported() {
         listen: Vec::new(),
         sync_interval: Duration::from_secs(2),
         max_message_bytes: vigia_node::config::DEFAULT_MAX_MESSAGE_BYTES,
+        clock: vigia_node::clock::Clock::system(),
     })
     .await
     .expect("source node starts");

@@ -73,6 +73,17 @@ pub fn decode<T: DeserializeOwned, const LIMIT: usize>(bytes: &[u8]) -> Result<T
     Ok(value)
 }
 
+/// Decodes a value from the start of `bytes`, ignoring whatever follows it: the cheap way to
+/// read the leading fields of a larger message. It proves nothing about the rest.
+pub fn decode_prefix<T: DeserializeOwned, const LIMIT: usize>(
+    bytes: &[u8],
+) -> Result<T, DecodeError> {
+    let bytes = &bytes[..bytes.len().min(LIMIT)];
+    bincode::serde::decode_from_slice(bytes, config().with_limit::<LIMIT>())
+        .map(|(value, _)| value)
+        .map_err(|err| DecodeError::Malformed(err.to_string()))
+}
+
 /// Decodes like [`decode`], and also refuses any encoding but the one [`encode`] produces, so
 /// that one value has exactly one wire form.
 pub fn decode_canonical<T, const LIMIT: usize>(bytes: &[u8]) -> Result<T, DecodeError>

@@ -96,6 +96,22 @@ impl SignedEntry {
     }
 }
 
+/// The leading fields of an entry, in the order [`Entry`] encodes them.
+#[derive(Deserialize)]
+struct Position {
+    _network: Hash,
+    author: MemberCode,
+    seq: u64,
+}
+
+/// The author and sequence number of an entry in wire form, read from its first bytes only.
+/// For checking that a sync page holds what was asked before verifying it; it proves
+/// nothing about the signature or the rest of the entry.
+pub fn peek_position(bytes: &[u8]) -> Option<(MemberCode, u64)> {
+    let position: Position = codec::decode_prefix::<Position, 64>(bytes).ok()?;
+    Some((position.author, position.seq))
+}
+
 /// SHA-256 of the signed bytes.
 pub fn hash_signed_bytes(signed_bytes: &[u8]) -> Hash {
     Hash(Sha256::digest(signed_bytes).into())

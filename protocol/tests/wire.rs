@@ -610,6 +610,14 @@ proptest! {
     }
 
     #[test]
+    fn position_peeked_from_wire_bytes_is_the_entrys(signed in arbitrary::signed_entry()) {
+        let bytes = signed.to_bytes().expect("every entry encodes");
+        let position = vigia_protocol::entry::peek_position(&bytes);
+        prop_assert_eq!(position, Some((signed.entry.author, signed.entry.seq)));
+        prop_assert_eq!(vigia_protocol::entry::peek_position(&bytes[..20]), None);
+    }
+
+    #[test]
     fn entry_ref_and_head_round_trip(
         reference in arbitrary::entry_ref(),
         head in arbitrary::head(),

@@ -4,6 +4,8 @@
 //! loopback (TCP and UDP alike) because the roster must name every node's addresses before
 //! any node starts.
 
+pub mod hostile_peer;
+
 use std::net::{TcpListener, UdpSocket};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -148,6 +150,7 @@ impl TestNetwork {
             listen: Vec::new(),
             sync_interval: self.sync_interval,
             max_message_bytes: vigia_node::config::DEFAULT_MAX_MESSAGE_BYTES,
+            clock: vigia_node::clock::Clock::system(),
         }
     }
 

@@ -31,6 +31,25 @@ struct NodeView {
     connected: bool,
     last_seen: Option<String>,
     clock_offset_ms: Option<i64>,
+    /// The largest gossip message it accepts, as it announced.
+    max_message_bytes: Option<u32>,
+    /// Its limit is below ours: larger entries reach it through sync only.
+    smaller_message_limit: bool,
+    /// It sent provably invalid data (bad signatures, malformed entries or sync messages)
+    /// since this node started.
+    misbehaving: bool,
+    /// What it sent, by reason.
+    faults: BTreeMap<&'static str, u64>,
+    /// The latest of them.
+    last_fault: Option<FaultView>,
+}
+
+/// A peer's latest fault.
+#[derive(Debug, Serialize)]
+struct FaultView {
+    reason: &'static str,
+    detail: String,
+    at: String,
 }
 
 /// A member as this node sees it.
@@ -53,6 +72,10 @@ struct MemberView {
     forks: Vec<u64>,
     /// Its clock minus ours, from the latest heads exchange with any of its nodes.
     clock_offset_ms: Option<i64>,
+    /// One of its nodes sent provably invalid data since this node started.
+    misbehaving: bool,
+    /// How many invalid things its nodes sent.
+    faults_total: u64,
     nodes: Vec<NodeView>,
 }
 
@@ -96,6 +119,7 @@ pub async fn network(
         forks_of.entry(fork.author).or_default().push(fork.seq);
     }
     let own = context.node.member();
+    let own_limit = status.max_message_bytes;
     let roster = context.node.roster();
     let members = roster
         .members()
@@ -110,6 +134,17 @@ pub async fn network(
                     connected: peer.connected,
                     last_seen: peer.last_seen_ms.map(time::format),
                     clock_offset_ms: peer.clock_offset_ms,
+                    max_message_bytes: peer.max_message_bytes,
+                    smaller_message_limit: peer
+                        .max_message_bytes
+                        .is_some_and(|limit| (limit as usize) < own_limit),
+                    misbehaving: !peer.faults.is_empty(),
+                    faults: peer.faults.clone(),
+                    last_fault: peer.last_fault.as_ref().map(|fault| FaultView {
+                        reason: fault.reason,
+                        detail: fault.detail.clone(),
+                        at: time::format(fault.at_ms),
+                    }),
                 })
                 .collect();
             let peers = status
@@ -120,6 +155,7 @@ pub async fn network(
             let latest = peers.max_by_key(|peer| peer.last_seen_ms);
             let mut forks = forks_of.remove(&member.code).unwrap_or_default();
             forks.dedup();
+            let faults_total = nodes.iter().flat_map(|node| node.faults.values()).sum();
             MemberView {
                 member: member.code,
                 name: member.name.clone(),
@@ -130,6 +166,8 @@ pub async fn network(
                 behind: status.behind.get(&member.code).copied().unwrap_or(0),
                 forks,
                 clock_offset_ms: latest.and_then(|peer| peer.clock_offset_ms),
+                misbehaving: nodes.iter().any(|node| node.misbehaving),
+                faults_total,
                 nodes,
             }
         })

@@ -31,6 +31,9 @@ pub const MAX_CONNECTIONS_PER_PEER: u32 = 2;
 /// Handshakes in progress from unknown senders; bounds the cost of a connection flood.
 pub const MAX_PENDING_INCOMING: u32 = 64;
 
+/// Gossip heartbeat of every node (a little under gossipsub's 1 s default).
+pub const GOSSIP_HEARTBEAT: Duration = Duration::from_millis(700);
+
 /// Settings the behaviour takes from the node configuration.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -119,17 +122,16 @@ impl Behaviour {
     }
 }
 
-/// Gossip carries entries that hold their author's signature, so messages are published
-/// unsigned and anonymous, and a message's id is the entry hash: the same entry arriving by
-/// two paths is one message, and two different entries never share an id.
+/// The gossipsub configuration every node uses (public so that tests can build a peer that
+/// speaks exactly like a node).
 ///
-/// Its metrics (under `vigia_gossipsub_`) count messages before and after duplicates are
-/// dropped, which the node's own counters cannot see: gossipsub drops a duplicate before
-/// the node hears of it.
-fn gossip(
+/// Peer scoring stays off: a node validates every entry before gossip forwards it, so an
+/// invalid message travels one hop at most, and the node keeps its own per-peer record
+/// ([`crate::conduct`]); scoring could instead push an honest node out of the mesh for
+/// forwarding a fork, which must travel so that every node keeps the evidence.
+pub fn gossip_config(
     settings: &Settings,
-    metrics: &Metrics,
-) -> Result<gossipsub::Behaviour, Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<gossipsub::Config, Box<dyn std::error::Error + Send + Sync>> {
     let config = gossipsub::ConfigBuilder::default()
         .validation_mode(ValidationMode::Anonymous)
         .validate_messages()
@@ -142,7 +144,22 @@ fn gossip(
             gossipsub::MessageId::from(id.to_vec())
         })
         .build()?;
-    let behaviour = gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config)?;
+    Ok(config)
+}
+
+/// Gossip carries entries that hold their author's signature, so messages are published
+/// unsigned and anonymous, and a message's id is the entry hash: the same entry arriving by
+/// two paths is one message, and two different entries never share an id.
+///
+/// Its metrics (under `vigia_gossipsub_`) count messages before and after duplicates are
+/// dropped, which the node's own counters cannot see: gossipsub drops a duplicate before
+/// the node hears of it.
+fn gossip(
+    settings: &Settings,
+    metrics: &Metrics,
+) -> Result<gossipsub::Behaviour, Box<dyn std::error::Error + Send + Sync>> {
+    let behaviour =
+        gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, gossip_config(settings)?)?;
     Ok(metrics.register_with("gossipsub", |registry| {
         behaviour.with_metrics(registry, gossipsub::MetricsConfig::default())
     }))

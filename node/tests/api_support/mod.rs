@@ -76,6 +76,7 @@ impl Network {
             listen: Vec::new(),
             sync_interval: Duration::from_secs(2),
             max_message_bytes: vigia_node::config::DEFAULT_MAX_MESSAGE_BYTES,
+            clock: vigia_node::clock::Clock::system(),
         };
         let node = Node::start(setup).await.expect("node starts");
         let tokens = TokenStore::new(self.tokens_path(index));

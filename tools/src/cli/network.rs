@@ -1,5 +1,6 @@
 //! `vigia network`: every roster member as the local node sees it: reachable now, last
-//! heard from, how far its feed goes, how far behind we are, forks.
+//! heard from, how far its feed goes, how far behind we are, forks, and invalid data its
+//! nodes sent.
 
 use std::io::Write;
 
@@ -47,6 +48,7 @@ fn show(session: &Session, out: &mut dyn Write) -> Result<()> {
         "behind",
         "clock",
         "forks",
+        "invalid data",
     ])
     .right(4)
     .right(5)
@@ -83,6 +85,19 @@ fn row(member: &Value) -> Vec<String> {
         forks if forks.is_empty() => String::new(),
         forks => format!("FORKED at {forks}"),
     };
+    let faults = match member["faults_total"].as_u64() {
+        Some(total) if total > 0 => {
+            let last = member["nodes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|node| node["last_fault"]["reason"].as_str())
+                .next()
+                .unwrap_or_default();
+            format!("{total} (last: {})", output::clean(last))
+        }
+        _ => String::new(),
+    };
     vec![
         output::text(member, "member").to_owned(),
         output::text(member, "name").to_owned(),
@@ -92,5 +107,6 @@ fn row(member: &Value) -> Vec<String> {
         output::number(member, "behind").to_string(),
         clock,
         forks,
+        faults,
     ]
 }

@@ -120,6 +120,7 @@ impl Network {
             listen: Vec::new(),
             sync_interval: Duration::from_secs(2),
             max_message_bytes: vigia_node::config::DEFAULT_MAX_MESSAGE_BYTES,
+            clock: vigia_node::clock::Clock::system(),
         };
         let settings = ApiSettings {
             listen,
