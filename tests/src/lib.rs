@@ -6,40 +6,16 @@
 
 pub mod hostile_peer;
 
-use std::net::{TcpListener, UdpSocket};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
-use ed25519_dalek::SigningKey;
-use libp2p::identity::Keypair;
-use sha2::{Digest, Sha256};
 use vigia_node::node::{Node, NodeSetup};
+pub use vigia_node::testing::{TestMember, free_port, seeded_secret, signed_roster};
 use vigia_protocol::body::{
     Alert, Availability, Certainty, Contact, Recipients, Severity, Tlp, Urgency,
 };
-use vigia_protocol::roster::{Member, NodeRecord, RosterBody, RosterFile};
-use vigia_protocol::{Body, MemberCode, PublicKey, Roster};
-
-/// One member of a test network.
-pub struct TestMember {
-    /// Its code.
-    pub code: MemberCode,
-    /// Its signing key.
-    pub signing_key: SigningKey,
-    /// Its node's identity secret.
-    pub identity_secret: [u8; 32],
-    /// The port its node listens on (TCP and UDP).
-    pub port: u16,
-}
-
-impl TestMember {
-    /// The node identity.
-    pub fn identity(&self) -> Keypair {
-        let mut secret = self.identity_secret;
-        Keypair::ed25519_from_bytes(&mut secret).expect("32-byte secret")
-    }
-}
+use vigia_protocol::{Body, Roster};
 
 /// Members, their roster and a directory for their stores.
 pub struct TestNetwork {
@@ -52,75 +28,13 @@ pub struct TestNetwork {
     dir: tempfile::TempDir,
 }
 
-/// Deterministic 32 bytes from a seed and a label.
-pub fn seeded_secret(seed: u64, label: &str) -> [u8; 32] {
-    Sha256::new()
-        .chain_update(seed.to_le_bytes())
-        .chain_update(label.as_bytes())
-        .finalize()
-        .into()
-}
-
-/// A port free on 127.0.0.1 for both TCP and UDP right now.
-pub fn free_port() -> u16 {
-    loop {
-        let tcp = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-        let port = tcp.local_addr().expect("local address").port();
-        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
-/// Builds a founding roster signed by every member.
-pub fn signed_roster(name: &str, members: &[TestMember]) -> Roster {
-    let body = RosterBody {
-        network: name.into(),
-        quorum: u32::try_from(members.len())
-            .expect("few members")
-            .div_ceil(2),
-        members: members.iter().map(roster_member).collect(),
-    };
-    let mut file = RosterFile {
-        body: body.clone(),
-        signatures: Vec::new(),
-    };
-    for member in members {
-        file.add_signature(body.sign(member.code, &member.signing_key));
-    }
-    file.verify().expect("test roster verifies")
-}
-
-fn roster_member(member: &TestMember) -> Member {
-    let port = member.port;
-    Member {
-        code: member.code,
-        name: format!("Member {}", member.code),
-        signing_key: PublicKey(member.signing_key.verifying_key().to_bytes()),
-        nodes: vec![NodeRecord {
-            peer_id: member.identity().public().to_peer_id().to_string(),
-            addresses: vec![
-                format!("/ip4/127.0.0.1/udp/{port}/quic-v1"),
-                format!("/ip4/127.0.0.1/tcp/{port}"),
-            ],
-        }],
-    }
-}
-
-/// A member with keys derived from `seed`.
-pub fn test_member(code: &str, seed: u64) -> TestMember {
-    TestMember {
-        code: code.parse().expect("valid member code"),
-        signing_key: SigningKey::from_bytes(&seeded_secret(seed, &format!("{code}/member"))),
-        identity_secret: seeded_secret(seed, &format!("{code}/node")),
-        port: free_port(),
-    }
-}
-
 impl TestNetwork {
     /// A network of the given members, keys derived from `seed`.
     pub fn new(codes: &[&str], seed: u64) -> Self {
-        let members: Vec<TestMember> = codes.iter().map(|code| test_member(code, seed)).collect();
+        let members: Vec<TestMember> = codes
+            .iter()
+            .map(|code| TestMember::seeded(code, &format!("Member {code}"), seed))
+            .collect();
         let roster = signed_roster("vigia-test", &members);
         let dir = tempfile::tempdir().expect("temporary directory");
         Self {
