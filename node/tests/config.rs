@@ -122,3 +122,18 @@ fn a_stray_environment_variable_is_named_as_the_source_of_an_unknown_setting() {
         .env("VIGIA_TOKEN", "vigia_x"));
     assert!(ok, "{text}");
 }
+
+#[test]
+fn printing_to_a_closed_pipe_ends_quietly_and_successfully() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/node.toml");
+    // The reader is gone before anything is printed, as when `head` has exited.
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let output = vigia_node(&example)
+        .stdout(writer)
+        .output()
+        .expect("vigia-node runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(stderr, "");
+}

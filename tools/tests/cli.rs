@@ -441,3 +441,23 @@ fn a_roster_changed_after_signing_shows_the_signature_as_invalid() {
         "{error}"
     );
 }
+
+#[test]
+fn output_to_a_closed_pipe_ends_quietly_and_successfully() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The reader is gone before the command writes anything, as when `head` has exited.
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let output = Command::new(env!("CARGO_BIN_EXE_vigia"))
+        .current_dir(dir.path())
+        .args(["keygen", "--out", "keys"])
+        .stdout(writer)
+        .output()
+        .expect("the vigia binary runs");
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stderr(&output), "");
+    assert!(
+        dir.path().join("keys/member.key").exists(),
+        "the work was done"
+    );
+}

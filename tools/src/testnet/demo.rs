@@ -71,17 +71,24 @@ pub fn demo(args: &DemoArgs, out: &mut dyn Write) -> Result<()> {
         create(args, &dir, out)?;
     }
     let result = run(&layout, out, &stop_rx);
+    // The nodes stop whatever became of the output: a reader that went away (`| head`)
+    // must not leave them running, so no failed write may return before they are stopped.
+    let _ = writeln!(out, "== stopping every node");
+    let stopped = stop_every_node(&layout);
+    drop(temporary);
+    result?;
+    writeln!(out, "stopped {} nodes cleanly", stopped?)?;
+    Ok(())
+}
+
+fn stop_every_node(layout: &Layout) -> Result<usize> {
     let codes: Vec<MemberCode> = layout
         .manifest()?
         .members
         .iter()
         .map(|member| member.code)
         .collect();
-    writeln!(out, "== stopping {} nodes", codes.len())?;
-    let stopped = process::stop_all(&layout, &codes)?;
-    writeln!(out, "stopped {stopped} nodes cleanly")?;
-    drop(temporary);
-    result
+    process::stop_all(layout, &codes)
 }
 
 fn create(args: &DemoArgs, dir: &std::path::Path, out: &mut dyn Write) -> Result<()> {
