@@ -461,3 +461,49 @@ fn output_to_a_closed_pipe_ends_quietly_and_successfully() {
         "the work was done"
     );
 }
+
+/// The libp2p port of each member in a testnet's manifest.
+fn manifest_ports(dir: &Path) -> Vec<i64> {
+    let text = fs::read_to_string(dir.join("testnet.toml")).expect("manifest");
+    let manifest: toml::Table = toml::from_str(&text).expect("manifest is TOML");
+    manifest["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .map(|member| member["p2p_port"].as_integer().expect("p2p_port"))
+        .collect()
+}
+
+#[test]
+fn testnet_init_without_a_base_port_skips_a_range_in_use() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Whoever holds it (this test, or a demo left running), the default range is busy.
+    let _held = std::net::TcpListener::bind(("127.0.0.1", 41_000));
+
+    succeed(
+        dir.path(),
+        &["testnet", "init", "--dir", "tn", "--codes", "AR,BR"],
+    );
+    let ports = manifest_ports(&dir.path().join("tn"));
+    assert_eq!(ports.len(), 2);
+    assert!(ports[0] > 41_000 && ports[0] % 1_000 == 0, "{ports:?}");
+    assert_eq!(ports[1], ports[0] + 1);
+
+    let error = fail(
+        dir.path(),
+        &[
+            "testnet",
+            "init",
+            "--dir",
+            "t2",
+            "--codes",
+            "AR",
+            "--base-port",
+            "41000",
+        ],
+    );
+    assert!(
+        error.contains("41000 or 41500 on 127.0.0.1 is in use"),
+        "{error}"
+    );
+}
