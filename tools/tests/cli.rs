@@ -477,8 +477,8 @@ fn manifest_ports(dir: &Path) -> Vec<i64> {
 #[test]
 fn testnet_init_without_a_base_port_skips_a_range_in_use() {
     let dir = tempfile::tempdir().expect("tempdir");
-    // Whoever holds it (this test, or a demo left running), the default range is busy.
-    let _held = std::net::TcpListener::bind(("127.0.0.1", 41_000));
+    // Whoever holds it (this test, or a demo left running), the first range is busy.
+    let _held = std::net::TcpListener::bind(("127.0.0.1", 21_000));
 
     succeed(
         dir.path(),
@@ -486,7 +486,7 @@ fn testnet_init_without_a_base_port_skips_a_range_in_use() {
     );
     let ports = manifest_ports(&dir.path().join("tn"));
     assert_eq!(ports.len(), 2);
-    assert!(ports[0] > 41_000 && ports[0] % 1_000 == 0, "{ports:?}");
+    assert!(ports[0] > 21_000 && ports[0] % 1_000 == 0, "{ports:?}");
     assert_eq!(ports[1], ports[0] + 1);
 
     let error = fail(
@@ -499,11 +499,11 @@ fn testnet_init_without_a_base_port_skips_a_range_in_use() {
             "--codes",
             "AR",
             "--base-port",
-            "41000",
+            "21000",
         ],
     );
     assert!(
-        error.contains("41000 or 41500 on 127.0.0.1 is in use"),
+        error.contains("21000 or 21500 on 127.0.0.1 is in use"),
         "{error}"
     );
 }

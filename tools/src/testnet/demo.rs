@@ -33,7 +33,7 @@ pub struct DemoArgs {
     /// Seed of keys and directories.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// First libp2p port [default: the first free range of 41000, 42000, … 60000].
+    /// First libp2p port [default: the first free range of 21000, 22000, … 31000].
     #[arg(long, value_name = "BASE")]
     pub base_port: Option<u16>,
 }

@@ -26,14 +26,16 @@ use super::members::{self, OasMember, Selection};
 
 /// Offset of API ports from libp2p ports: room for 500 members below it.
 pub const API_PORT_OFFSET: u16 = 500;
-/// First libp2p port of a testnet when `--base-port` is not given.
-pub const DEFAULT_BASE_PORT: u16 = 41_000;
+/// First libp2p port a testnet tries when `--base-port` is not given. The ranges tried lie
+/// below Linux's ephemeral ports (32768–60999): on a busy machine outgoing connections hold
+/// thousands of those, and may take one between the check here and the node's start.
+pub const DEFAULT_BASE_PORT: u16 = 21_000;
 /// Distance between the port ranges tried without `--base-port`: a range's libp2p ports
 /// and API ports ([`API_PORT_OFFSET`] above them) end below the next range.
 const PORT_RANGE_STEP: u16 = 1_000;
 /// Port ranges tried without `--base-port`, so that a testnet already running (the demo,
-/// say) does not stop a second one; the last range ends below 61000.
-const PORT_RANGES_TRIED: u16 = 20;
+/// say) does not stop a second one; the last range ends below 32000.
+const PORT_RANGES_TRIED: u16 = 11;
 /// Contacts per institution in a member's synthetic directory.
 const CONTACTS_PER_INSTITUTION: usize = 3;
 /// Heads exchange interval of testnet nodes: short, so a tester sees healing quickly.
@@ -55,7 +57,7 @@ pub struct InitArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// First libp2p port; member i uses BASE+i, and BASE+500+i for its API [default: the
-    /// first free range of 41000, 42000, … 60000].
+    /// first free range of 21000, 22000, … 31000].
     #[arg(long, value_name = "BASE")]
     pub base_port: Option<u16>,
     /// Give member i its own address FIRST+i, for libp2p and its API, instead of 127.0.0.1.
