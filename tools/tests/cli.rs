@@ -507,3 +507,20 @@ fn testnet_init_without_a_base_port_skips_a_range_in_use() {
         "{error}"
     );
 }
+
+#[test]
+fn a_partition_must_put_every_member_on_a_side() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    succeed(
+        dir.path(),
+        &["testnet", "init", "--dir", "tn", "--codes", "AR,BR,CL,MX"],
+    );
+
+    let error = fail(
+        dir.path(),
+        &["testnet", "partition", "--dir", "tn", "AR", "CL"],
+    );
+
+    assert!(error.contains("BR, MX are in no group"), "{error}");
+    assert!(!dir.path().join("tn/partition.toml").exists());
+}
