@@ -150,10 +150,8 @@ fn search(session: &Session, args: &SearchArgs, out: &mut dyn Write) -> Result<(
             output::text(top, "member"),
             output::clean(output::text(top, "id")),
         );
-        writeln!(
-            out,
-            "every phone and e-mail: vigia contacts show {member} {id}"
-        )?;
+        let show = session.hint(&format!("contacts show {member} {id}"));
+        writeln!(out, "every phone and e-mail: {show}")?;
     }
     Ok(())
 }
