@@ -524,3 +524,26 @@ fn a_partition_must_put_every_member_on_a_side() {
     assert!(error.contains("BR, MX are in no group"), "{error}");
     assert!(!dir.path().join("tn/partition.toml").exists());
 }
+
+#[test]
+fn institutions_export_offers_only_the_formats_that_hold_institutions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let help = succeed(dir.path(), &["institutions", "export", "--help"]);
+    assert!(help.contains("csv") && help.contains("json"), "{help}");
+    assert!(!help.contains("vcard"), "{help}");
+    let error = fail(dir.path(), &["institutions", "export", "--format", "vcard"]);
+    assert!(error.contains("invalid value 'vcard'"), "{error}");
+}
+
+#[test]
+fn json_output_and_a_file_format_other_than_json_conflict() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Refused before any request: nothing listens on port 9 (discard).
+    let node = ["--node", "http://127.0.0.1:9", "--token", "t"];
+    let export = ["contacts", "export", "--format", "csv", "--json"];
+    let error = fail(dir.path(), &[&node[..], &export[..]].concat());
+    assert!(
+        error.contains("--json conflicts with --format csv"),
+        "{error}"
+    );
+}

@@ -83,7 +83,9 @@ fn dispatch(session: &Session, command: &Command, out: &mut dyn Write) -> Result
     match command {
         Command::Search(args) => search(session, args, out),
         Command::Show(record) => show(session, record, out),
-        Command::Export(args) => transfer::export(session, RecordKind::Contact, args, out),
+        Command::Export(args) => {
+            transfer::export(session, RecordKind::Contact, args.format, &args.target, out)
+        }
         Command::Put(args) => directory_admin::put(session, RecordKind::Contact, args, out),
         Command::Remove(record) => {
             directory_admin::remove(session, RecordKind::Contact, record, out)
