@@ -251,9 +251,7 @@ fn load_directory(layout: &Layout, code: MemberCode, out: &mut dyn Write) -> Res
     if !own_feed_empty(layout, code)? {
         writeln!(
             out,
-            "  {code}: directory kept as it is (its feed holds entries; {} is loaded on the \
-             first start only)",
-            layout.contacts_csv(code).display()
+            "  {code}: directory kept as it is (the generated one is loaded on a first start)"
         )?;
         return Ok(());
     }
