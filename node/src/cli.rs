@@ -10,6 +10,7 @@ use crate::node::{Node, NodeSetup};
 use crate::tokens::{Role, TokenStore};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use std::io::Write;
 use std::path::PathBuf;
 use tracing_subscriber::EnvFilter;
 
@@ -110,14 +111,70 @@ pub enum TokenCommand {
 /// Parses the process's arguments, runs the command, and exits non-zero with the whole
 /// error chain on failure.
 pub fn main() {
-    if let Err(error) = run(Cli::parse().command) {
+    let command = Cli::parse().command;
+    let mut stdout = Output::new(std::io::stdout().lock());
+    let result = run(command, &mut stdout).and_then(|()| Ok(stdout.flush()?));
+    if let Err(error) = result {
+        if stdout.cut_short(&error) {
+            return;
+        }
         eprintln!("vigia-node: {error:#}");
         std::process::exit(1);
     }
 }
 
-/// Runs one command.
-pub fn run(command: Command) -> Result<()> {
+/// Standard output for a command's results, which notices when its reader has gone away
+/// (`vigia-node token list | head -1`). The command then fails with a broken pipe, and the
+/// binary exits quietly and successfully, as `ripgrep` does: the reader got all it wanted.
+#[derive(Debug)]
+pub struct Output<W> {
+    inner: W,
+    reader_gone: bool,
+}
+
+impl<W: Write> Output<W> {
+    /// Results written to `inner`.
+    pub fn new(inner: W) -> Self {
+        Self {
+            inner,
+            reader_gone: false,
+        }
+    }
+
+    /// Whether `error` only says that the reader of the results went away: a write here
+    /// failed with a broken pipe, and that is what the command failed of. Any other failure
+    /// (a broken pipe to a node, say) is still the command's to report.
+    pub fn cut_short(&self, error: &anyhow::Error) -> bool {
+        self.reader_gone
+            && error.chain().any(|cause| {
+                cause
+                    .downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            })
+    }
+
+    fn note<T>(&mut self, result: std::io::Result<T>) -> std::io::Result<T> {
+        if let Err(error) = &result {
+            self.reader_gone |= error.kind() == std::io::ErrorKind::BrokenPipe;
+        }
+        result
+    }
+}
+
+impl<W: Write> Write for Output<W> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let result = self.inner.write(bytes);
+        self.note(result)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let result = self.inner.flush();
+        self.note(result)
+    }
+}
+
+/// Runs one command, writing its results to `out` (progress and notes go to standard error).
+pub fn run(command: Command, out: &mut dyn Write) -> Result<()> {
     match command {
         Command::Run(overrides) => {
             let config = NodeConfig::load(&overrides)?;
@@ -129,29 +186,27 @@ pub fn run(command: Command) -> Result<()> {
             let config = NodeConfig::load(&overrides)?;
             let store = crate::store::Store::open(&config.store_path())?;
             let count = store.rebuild_views()?;
-            println!("views rebuilt from {count} entries");
+            writeln!(out, "views rebuilt from {count} entries")?;
             Ok(())
         }
         Command::Config(overrides) => {
             let config = NodeConfig::load(&overrides)?;
-            print!(
-                "{}",
-                toml::to_string(&config).context("cannot print the configuration")?
-            );
+            let text = toml::to_string(&config).context("cannot print the configuration")?;
+            write!(out, "{text}")?;
             Ok(())
         }
-        Command::Check { file, overrides } => maintenance::check(file, &overrides),
+        Command::Check { file, overrides } => maintenance::check(file, &overrides, out),
         Command::Backup {
             file,
             token,
             overrides,
-        } => maintenance::back_up(&file, token, &overrides),
-        Command::Restore { file, overrides } => maintenance::restore(&file, &overrides),
-        Command::Token { command } => token(command),
+        } => maintenance::back_up(&file, token, &overrides, out),
+        Command::Restore { file, overrides } => maintenance::restore(&file, &overrides, out),
+        Command::Token { command } => token(command, out),
     }
 }
 
-fn token(command: TokenCommand) -> Result<()> {
+fn token(command: TokenCommand, out: &mut dyn Write) -> Result<()> {
     match command {
         TokenCommand::Create {
             role,
@@ -166,7 +221,7 @@ fn token(command: TokenCommand) -> Result<()> {
                 record.id,
                 record.label
             );
-            println!("{token}");
+            writeln!(out, "{token}")?;
             Ok(())
         }
         TokenCommand::List { overrides } => {
@@ -176,24 +231,29 @@ fn token(command: TokenCommand) -> Result<()> {
                 eprintln!("no tokens; create one with `vigia-node token create`");
                 return Ok(());
             }
-            println!("{:<12}  {:<5}  {:<20}  LABEL", "ID", "ROLE", "CREATED");
+            writeln!(out, "{:<12}  {:<5}  {:<20}  LABEL", "ID", "ROLE", "CREATED")?;
             for record in records {
                 // Whole seconds are enough to tell tokens apart in a list.
                 let created = crate::api::time::format(record.created_at_ms / 1000 * 1000);
-                println!(
+                writeln!(
+                    out,
                     "{:<12}  {:<5}  {:<20}  {}",
                     record.id,
                     record.role.as_str(),
                     created,
                     record.label
-                );
+                )?;
             }
             Ok(())
         }
         TokenCommand::Revoke { token, overrides } => {
             let store = TokenStore::new(NodeConfig::load(&overrides)?.tokens_path());
             let record = store.revoke(&token)?;
-            println!("revoked token {} labelled {:?}", record.id, record.label);
+            writeln!(
+                out,
+                "revoked token {} labelled {:?}",
+                record.id, record.label
+            )?;
             Ok(())
         }
     }

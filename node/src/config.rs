@@ -190,28 +190,13 @@ impl NodeConfig {
         if !overrides.listen.is_empty() {
             builder = builder.set_override("listen", overrides.listen.clone())?;
         }
-        let mut config: NodeConfig = builder
-            .build()
-            .and_then(config::Config::try_deserialize)
-            .with_context(|| {
-                // A stray `VIGIA_` variable is read as a setting; name them so that one left
-                // over from another tool is easy to spot.
-                let mut variables: Vec<String> = setting_variables()
-                    .into_keys()
-                    .filter(|key| key.starts_with("VIGIA_"))
-                    .collect();
-                variables.sort();
-                if variables.is_empty() {
-                    "invalid node configuration".to_owned()
-                } else {
-                    format!(
-                        "invalid node configuration (environment variables read as settings: {})",
-                        variables.join(", ")
-                    )
-                }
-            })?;
-        if let Some(base) = overrides.config.as_deref().and_then(Path::parent) {
-            config.resolve_relative_to(base);
+        let loaded = builder.build().and_then(config::Config::try_deserialize);
+        let mut config: NodeConfig = match loaded {
+            Ok(config) => config,
+            Err(error) => return Err(load_error(error, overrides.config.is_none())),
+        };
+        if let Some(file) = &overrides.config {
+            config.resolve_relative_to(&directory_of(file));
         }
         config.check()?;
         Ok(config)
@@ -225,7 +210,7 @@ impl NodeConfig {
             &mut self.data_dir,
         ] {
             if path.is_relative() {
-                *path = base.join(&*path);
+                *path = normalize(&base.join(&*path));
             }
         }
     }
@@ -259,6 +244,85 @@ impl NodeConfig {
     pub fn tokens_path(&self) -> PathBuf {
         self.data_dir.join(TOKENS_FILE)
     }
+}
+
+/// Settings without a default: a node cannot run unless each is given.
+const REQUIRED_SETTINGS: [&str; 5] = ["member", "roster", "member_key", "node_key", "data_dir"];
+
+/// Explains a failed load. A stray `VIGIA_` variable is read as a setting, so they are
+/// named, to make one left over from another tool easy to spot. A required setting missing
+/// when no file was given usually means the file was forgotten, so that is said too.
+fn load_error(error: config::ConfigError, without_file: bool) -> anyhow::Error {
+    let missing = match &error {
+        config::ConfigError::NotFound(field) => Some(field.clone()),
+        _ => None,
+    };
+    let mut variables: Vec<String> = setting_variables()
+        .into_keys()
+        .filter(|key| key.starts_with("VIGIA_"))
+        .collect();
+    variables.sort();
+    let what = if variables.is_empty() {
+        "invalid node configuration".to_owned()
+    } else {
+        format!(
+            "invalid node configuration (environment variables read as settings: {})",
+            variables.join(", ")
+        )
+    };
+    let error = anyhow::Error::new(error).context(what);
+    match missing {
+        Some(field) if without_file => {
+            let names: Vec<String> = REQUIRED_SETTINGS
+                .iter()
+                .map(|setting| format!("VIGIA_{}", setting.to_uppercase()))
+                .collect();
+            error.context(format!(
+                "the setting {field:?} is missing and no configuration file was given: pass \
+                 the node's file with --config FILE (configs/node.toml shows every setting), \
+                 or set {}",
+                names.join(", ")
+            ))
+        }
+        _ => error,
+    }
+}
+
+/// The directory of the configuration file, without symbolic links where it exists, so
+/// that `..` in a path of the file can be taken away lexically and still name the file the
+/// system would open.
+fn directory_of(file: &Path) -> PathBuf {
+    let parent = file.parent().unwrap_or(Path::new(""));
+    let parent = if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    };
+    std::fs::canonicalize(parent)
+        .or_else(|_| std::path::absolute(parent))
+        .unwrap_or_else(|_| parent.to_path_buf())
+}
+
+/// `path` without `.` components and with each `..` taking away the component before it,
+/// as people write paths (`/etc/vigia/pe/../roster.toml` is `/etc/vigia/roster.toml`).
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut normal = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                let can_pop = matches!(normal.components().next_back(), Some(Component::Normal(_)));
+                if can_pop {
+                    normal.pop();
+                } else if !normal.has_root() {
+                    normal.push("..");
+                }
+            }
+            other => normal.push(other),
+        }
+    }
+    normal
 }
 
 /// `VIGIA_` variables that are not node settings: the node address and token of the `vigia`
@@ -325,5 +389,33 @@ mod tests {
         assert!(load("[api]\nlisten = \"localhost\"\n", Overrides::default()).is_err());
         assert!(load("[api]\nmax_body_bytes = 10\n", Overrides::default()).is_err());
         assert!(load("[api]\nlisen = \"127.0.0.1:1\"\n", Overrides::default()).is_err());
+    }
+
+    #[test]
+    fn paths_of_the_file_are_shown_without_dot_dot() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("pe")).expect("mkdir");
+        let path = dir.path().join("pe/node.toml");
+        std::fs::write(
+            &path,
+            "member = \"PE\"\nroster = \"../roster.toml\"\nmember_key = \"./keys/m\"\n\
+             node_key = \"n\"\ndata_dir = \"data\"\n",
+        )
+        .expect("write");
+        let config = NodeConfig::load(&Overrides {
+            config: Some(path),
+            ..Overrides::default()
+        })
+        .expect("valid");
+        let root = std::fs::canonicalize(dir.path()).expect("canonical");
+        assert_eq!(config.roster, root.join("roster.toml"));
+        assert_eq!(config.member_key, root.join("pe/keys/m"));
+    }
+
+    #[test]
+    fn normalizing_takes_each_dot_dot_with_the_component_before_it() {
+        assert_eq!(normalize(Path::new("/a/b/../c/./d")), Path::new("/a/c/d"));
+        assert_eq!(normalize(Path::new("/../a")), Path::new("/a"));
+        assert_eq!(normalize(Path::new("../a/../../b")), Path::new("../../b"));
     }
 }

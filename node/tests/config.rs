@@ -30,7 +30,7 @@ fn example_configuration_loads_with_paths_beside_the_file() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/node.toml");
     let (ok, text) = run(&mut vigia_node(&example));
     assert!(ok, "{text}");
-    let configs = example.parent().expect("dir");
+    let configs = std::fs::canonicalize(example.parent().expect("dir")).expect("canonical");
     assert!(text.contains("member = \"PE\""), "{text}");
     assert!(
         text.contains(&format!("{}", configs.join("keys/member.key").display())),
@@ -121,4 +121,37 @@ fn a_stray_environment_variable_is_named_as_the_source_of_an_unknown_setting() {
         .env("VIGIA_NODE", "http://127.0.0.1:8440")
         .env("VIGIA_TOKEN", "vigia_x"));
     assert!(ok, "{text}");
+}
+
+#[test]
+fn printing_to_a_closed_pipe_ends_quietly_and_successfully() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/node.toml");
+    // The reader is gone before anything is printed, as when `head` has exited.
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let output = vigia_node(&example)
+        .stdout(writer)
+        .output()
+        .expect("vigia-node runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(stderr, "");
+}
+
+#[test]
+fn a_missing_setting_without_a_file_says_how_to_give_the_configuration() {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vigia-node"));
+    command.args(["token", "create", "--role", "focal", "--label", "ana"]);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("VIGIA_") {
+            command.env_remove(key);
+        }
+    }
+    let (ok, text) = run(&mut command);
+    assert!(!ok, "{text}");
+    assert!(text.contains("\"member\" is missing"), "{text}");
+    assert!(
+        text.contains("--config FILE") && text.contains("VIGIA_MEMBER"),
+        "{text}"
+    );
 }

@@ -164,3 +164,63 @@ fn wiped_member_recovers_its_feed_from_peers_and_continues_its_sequence_without_
         assert!(net.holds_alert(code, "after-wipe"), "{code}");
     }
 }
+
+#[test]
+fn up_again_keeps_a_directory_edited_since_the_first_start() {
+    let net = Testnet::init(
+        "up_again_keeps_a_directory_edited_since_the_first_start",
+        2,
+        &[],
+    );
+    let first = net.succeed("up", &[]);
+    assert_eq!(first.matches("directory loaded").count(), 2, "{first}");
+    let code = &net.codes()[0];
+    let listed = net.get(code, &format!("/v1/contacts?member={code}&per_page=1"));
+    let id = listed["items"][0]["id"]
+        .as_str()
+        .expect("a contact")
+        .to_owned();
+    let path = format!("/v1/contacts/{code}/{id}");
+    let mut contact = net.get(code, &path);
+    contact["role"] = "Rol editado a mano".into();
+    net.put(code, &path, &contact);
+
+    let again = net.succeed("up", &[]);
+
+    assert_eq!(
+        again.matches("directory kept as it is").count(),
+        2,
+        "{again}"
+    );
+    assert_eq!(net.get(code, &path)["role"], "Rol editado a mano");
+}
+
+#[test]
+fn a_member_started_during_a_partition_waits_only_for_its_own_side() {
+    let net = Testnet::init(
+        "a_member_started_during_a_partition_waits_only_for_its_own_side",
+        3,
+        &[],
+    );
+    net.succeed("up", &[]);
+    let codes = net.codes();
+    let (alone, side) = (&codes[0], &codes[1..]);
+    net.succeed("partition", &[alone, &side.join(",")]);
+    let restarted = &side[1];
+    net.succeed("kill", &[restarted]);
+
+    let started = net.succeed("start", &[restarted]);
+
+    assert!(
+        started.contains("on its side of the partition"),
+        "{started}"
+    );
+    let reachable = net.reachable(restarted);
+    assert!(reachable.contains(&side[0]), "{reachable:?}");
+    assert!(!reachable.contains(alone), "{reachable:?}");
+    // Healed, it reaches the other side again: its block list came from the partition.
+    net.succeed("heal", &[]);
+    wait_until(&format!("{restarted} reaches {alone}"), DELIVERY, || {
+        net.reachable(restarted).contains(alone)
+    });
+}

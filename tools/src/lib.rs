@@ -87,7 +87,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Keygen(args) => keys::keygen(&args, out),
         Command::Roster(command) => roster::run(command, out),
         Command::Testnet(command) => testnet::commands::run(command, out),
-        Command::Node(command) => vigia_node::cli::run(command),
+        Command::Node(command) => vigia_node::cli::run(command, out),
         Command::Bench(args) => bench::run(&args, out),
     }
 }

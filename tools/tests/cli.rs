@@ -441,3 +441,109 @@ fn a_roster_changed_after_signing_shows_the_signature_as_invalid() {
         "{error}"
     );
 }
+
+#[test]
+fn output_to_a_closed_pipe_ends_quietly_and_successfully() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The reader is gone before the command writes anything, as when `head` has exited.
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let output = Command::new(env!("CARGO_BIN_EXE_vigia"))
+        .current_dir(dir.path())
+        .args(["keygen", "--out", "keys"])
+        .stdout(writer)
+        .output()
+        .expect("the vigia binary runs");
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stderr(&output), "");
+    assert!(
+        dir.path().join("keys/member.key").exists(),
+        "the work was done"
+    );
+}
+
+/// The libp2p port of each member in a testnet's manifest.
+fn manifest_ports(dir: &Path) -> Vec<i64> {
+    let text = fs::read_to_string(dir.join("testnet.toml")).expect("manifest");
+    let manifest: toml::Table = toml::from_str(&text).expect("manifest is TOML");
+    manifest["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .map(|member| member["p2p_port"].as_integer().expect("p2p_port"))
+        .collect()
+}
+
+#[test]
+fn testnet_init_without_a_base_port_skips_a_range_in_use() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Whoever holds it (this test, or a demo left running), the first range is busy.
+    let _held = std::net::TcpListener::bind(("127.0.0.1", 21_000));
+
+    succeed(
+        dir.path(),
+        &["testnet", "init", "--dir", "tn", "--codes", "AR,BR"],
+    );
+    let ports = manifest_ports(&dir.path().join("tn"));
+    assert_eq!(ports.len(), 2);
+    assert!(ports[0] > 21_000 && ports[0] % 1_000 == 0, "{ports:?}");
+    assert_eq!(ports[1], ports[0] + 1);
+
+    let error = fail(
+        dir.path(),
+        &[
+            "testnet",
+            "init",
+            "--dir",
+            "t2",
+            "--codes",
+            "AR",
+            "--base-port",
+            "21000",
+        ],
+    );
+    assert!(
+        error.contains("21000 or 21500 on 127.0.0.1 is in use"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_partition_must_put_every_member_on_a_side() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    succeed(
+        dir.path(),
+        &["testnet", "init", "--dir", "tn", "--codes", "AR,BR,CL,MX"],
+    );
+
+    let error = fail(
+        dir.path(),
+        &["testnet", "partition", "--dir", "tn", "AR", "CL"],
+    );
+
+    assert!(error.contains("BR, MX are in no group"), "{error}");
+    assert!(!dir.path().join("tn/partition.toml").exists());
+}
+
+#[test]
+fn institutions_export_offers_only_the_formats_that_hold_institutions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let help = succeed(dir.path(), &["institutions", "export", "--help"]);
+    assert!(help.contains("csv") && help.contains("json"), "{help}");
+    assert!(!help.contains("vcard"), "{help}");
+    let error = fail(dir.path(), &["institutions", "export", "--format", "vcard"]);
+    assert!(error.contains("invalid value 'vcard'"), "{error}");
+}
+
+#[test]
+fn json_output_and_a_file_format_other_than_json_conflict() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Refused before any request: nothing listens on port 9 (discard).
+    let node = ["--node", "http://127.0.0.1:9", "--token", "t"];
+    let export = ["contacts", "export", "--format", "csv", "--json"];
+    let error = fail(dir.path(), &[&node[..], &export[..]].concat());
+    assert!(
+        error.contains("--json conflicts with --format csv"),
+        "{error}"
+    );
+}

@@ -279,3 +279,21 @@ fn large_directory_matches_the_per_institution_one_when_counts_agree() {
     let total = per_institution.contacts.len();
     assert_eq!(generate_many(&chile, 6, total), per_institution);
 }
+
+/// The README's search on a member's node, `contacts search aduanas --member AR
+/// --always-on`, finds someone on the demo (seed 1, three contacts per institution).
+#[test]
+fn the_readme_search_finds_an_always_on_customs_contact_of_argentina() {
+    let directory = generate(&member("AR"), 1, 3);
+    let customs: Vec<&str> = directory
+        .institutions
+        .iter()
+        .filter(|institution| institution.name.contains("Aduanas"))
+        .map(|institution| institution.id.as_str())
+        .collect();
+    let found = directory.contacts.iter().any(|contact| {
+        contact.availability == Availability::AlwaysOn
+            && customs.contains(&contact.institution_id.as_str())
+    });
+    assert!(found, "{customs:?}");
+}

@@ -5,6 +5,7 @@
 //! so when it is not; `backup` works either way: it opens the store itself when it can, and
 //! otherwise asks the running node to write the backup through its local API.
 
+use std::io::Write;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -29,7 +30,7 @@ fn load_roster(config: &NodeConfig) -> Result<Roster> {
 }
 
 /// `vigia-node check [FILE]`.
-pub fn check(file: Option<PathBuf>, overrides: &Overrides) -> Result<()> {
+pub fn check(file: Option<PathBuf>, overrides: &Overrides, out: &mut dyn Write) -> Result<()> {
     let config = NodeConfig::load(overrides)?;
     let roster = load_roster(&config)?;
     let path = file.unwrap_or_else(|| config.store_path());
@@ -44,7 +45,7 @@ pub fn check(file: Option<PathBuf>, overrides: &Overrides) -> Result<()> {
         }
     })?;
     let report = store_check::check(&store, &roster)?;
-    println!("{}: {report}", path.display());
+    writeln!(out, "{}: {report}", path.display())?;
     if !report.is_clean() {
         bail!(
             "{} fails its check with {} problems",
@@ -56,19 +57,25 @@ pub fn check(file: Option<PathBuf>, overrides: &Overrides) -> Result<()> {
 }
 
 /// `vigia-node backup FILE`.
-pub fn back_up(file: &Path, token: Option<String>, overrides: &Overrides) -> Result<()> {
+pub fn back_up(
+    file: &Path,
+    token: Option<String>,
+    overrides: &Overrides,
+    out: &mut dyn Write,
+) -> Result<()> {
     let config = NodeConfig::load(overrides)?;
     let target = std::path::absolute(file)
         .with_context(|| format!("cannot make {} absolute", file.display()))?;
     let store = match Store::open_existing(&config.store_path()) {
         Ok(store) => store,
         Err(error) if store_in_use(&error) => {
-            return back_up_through_api(&config, token, &target);
+            return back_up_through_api(&config, token, &target, out);
         }
         Err(error) => return Err(error),
     };
     let summary = backup::write(&store, &target)?;
-    println!(
+    writeln!(
+        out,
         "backup of {} feeds, {} entries and {} forks written to {} ({} bytes); the node is \
          not running, so the store was read directly",
         summary.feeds,
@@ -76,12 +83,17 @@ pub fn back_up(file: &Path, token: Option<String>, overrides: &Overrides) -> Res
         summary.forks,
         summary.path.display(),
         summary.bytes
-    );
+    )?;
     Ok(())
 }
 
 /// The node holds its store, so it writes the backup: `POST /v1/admin/backup`.
-fn back_up_through_api(config: &NodeConfig, token: Option<String>, target: &Path) -> Result<()> {
+fn back_up_through_api(
+    config: &NodeConfig,
+    token: Option<String>,
+    target: &Path,
+    out: &mut dyn Write,
+) -> Result<()> {
     let token = token.context(
         "the store is in use, so the running node must write the backup: give an admin token \
          with --token or VIGIA_TOKEN",
@@ -112,7 +124,8 @@ fn back_up_through_api(config: &NodeConfig, token: Option<String>, target: &Path
             .unwrap_or("no reason given");
         return Err(anyhow!("the node refused the backup ({status}): {message}"));
     }
-    println!(
+    writeln!(
+        out,
         "backup of {} feeds, {} entries and {} forks written by the running node to {} ({} \
          bytes, {} ms)",
         body["feeds"],
@@ -121,7 +134,7 @@ fn back_up_through_api(config: &NodeConfig, token: Option<String>, target: &Path
         target.display(),
         body["bytes"],
         body["took_ms"]
-    );
+    )?;
     Ok(())
 }
 
@@ -138,28 +151,34 @@ fn api_address(config: &NodeConfig) -> Result<SocketAddr> {
 }
 
 /// `vigia-node restore FILE`.
-pub fn restore(file: &Path, overrides: &Overrides) -> Result<()> {
+pub fn restore(file: &Path, overrides: &Overrides, out: &mut dyn Write) -> Result<()> {
     let config = NodeConfig::load(overrides)?;
     let roster = load_roster(&config)?;
     let store_path = config.store_path();
     match restore::restore(file, &store_path, &roster) {
         Ok(restored) => {
-            println!("{}: {}", file.display(), restored.report);
-            println!("restored {} to {}", file.display(), store_path.display());
+            writeln!(out, "{}: {}", file.display(), restored.report)?;
+            writeln!(
+                out,
+                "restored {} to {}",
+                file.display(),
+                store_path.display()
+            )?;
             if let Some(previous) = restored.previous {
-                println!("the replaced store is kept as {}", previous.display());
+                writeln!(out, "the replaced store is kept as {}", previous.display())?;
             }
             if let Some(damage) = restored.previous_damage {
-                println!("the replaced store could not be opened: {damage}");
+                writeln!(out, "the replaced store could not be opened: {damage}")?;
             }
-            println!(
+            writeln!(
+                out,
                 "on start the node learns its own feed's head from its peers before it \
                  publishes, so entries written after the backup are fetched, not reused"
-            );
+            )?;
             Ok(())
         }
         Err(RestoreError::Refused(report)) => {
-            println!("{}: {report}", file.display());
+            writeln!(out, "{}: {report}", file.display())?;
             Err(RestoreError::Refused(report).into())
         }
         Err(error) => Err(error.into()),

@@ -278,6 +278,23 @@ impl Testnet {
         body
     }
 
+    /// PUT `body` to `path` on `code`'s node as its admin; fails the test unless it answers
+    /// 2xx.
+    pub fn put(&self, code: &str, path: &str, body: &Value) -> Value {
+        let member = self.member(code);
+        let response = self
+            .http
+            .put(format!("{}{path}", member.api))
+            .bearer_auth(&member.token)
+            .json(body)
+            .send()
+            .unwrap_or_else(|err| panic!("{code} does not answer PUT {path}: {err}"));
+        let status = response.status();
+        let answer: Value = response.json().unwrap_or(Value::Null);
+        assert!(status.is_success(), "{code} PUT {path}: {status} {answer}");
+        answer
+    }
+
     /// Issues a network-wide alert through `code`'s node; returns the node's answer.
     pub fn issue_alert(&self, code: &str, id: &str, title: &str) -> Value {
         let member = self.member(code);

@@ -85,7 +85,7 @@ impl Cluster {
             members: Some(count),
             codes: Vec::new(),
             seed: 1,
-            base_port,
+            base_port: Some(base_port),
             first_address: None,
         };
         Self::init_and_up(&args, progress)
@@ -103,7 +103,7 @@ impl Cluster {
             members: None,
             codes: codes.iter().map(|code| (*code).to_owned()).collect(),
             seed: 1,
-            base_port,
+            base_port: Some(base_port),
             first_address: None,
         };
         Self::init_and_up(&args, progress)

@@ -48,7 +48,8 @@ use self::stats::Summary;
 
 /// First port of benchmark networks: node i listens on BASE+i and serves its API on
 /// BASE+500+i. Above Linux's default ephemeral range (32768–60999), so no outgoing
-/// connection of this machine can hold a node's port, and away from `vigia testnet`'s 41000.
+/// connection of this machine can hold a node's port, and away from the ranges `vigia
+/// testnet` picks by itself (21000–31999).
 pub const DEFAULT_BASE_PORT: u16 = 61_000;
 /// Largest network of OAS members (`vigia testnet` has 35 states); larger ones are the
 /// scale test's.

@@ -280,10 +280,8 @@ fn issue(session: &Session, args: &IssueArgs, out: &mut dyn Write) -> Result<()>
     );
     writeln!(out, "issued alert {member}/{seq}")?;
     summary(&alert).write(out)?;
-    writeln!(
-        out,
-        "follow the acknowledgements: vigia alerts show {member} {seq}"
-    )?;
+    let show = session.hint(&format!("alerts show {member} {seq}"));
+    writeln!(out, "follow the acknowledgements: {show}")?;
     Ok(())
 }
 
@@ -468,10 +466,8 @@ fn show(session: &Session, path: &AlertPath, out: &mut dyn Write) -> Result<()> 
         writeln!(out, "not acknowledged yet: {missing}")?;
     }
     if our_part(&alert) == "to ack" {
-        writeln!(
-            out,
-            "acknowledge it: vigia alerts ack {member} {seq} --note \"…\""
-        )?;
+        let ack = session.hint(&format!("alerts ack {member} {seq} --note \"…\""));
+        writeln!(out, "acknowledge it: {ack}")?;
     }
     Ok(())
 }

@@ -83,7 +83,9 @@ fn dispatch(session: &Session, command: &Command, out: &mut dyn Write) -> Result
     match command {
         Command::Search(args) => search(session, args, out),
         Command::Show(record) => show(session, record, out),
-        Command::Export(args) => transfer::export(session, RecordKind::Contact, args, out),
+        Command::Export(args) => {
+            transfer::export(session, RecordKind::Contact, args.format, &args.target, out)
+        }
         Command::Put(args) => directory_admin::put(session, RecordKind::Contact, args, out),
         Command::Remove(record) => {
             directory_admin::remove(session, RecordKind::Contact, record, out)
@@ -150,10 +152,8 @@ fn search(session: &Session, args: &SearchArgs, out: &mut dyn Write) -> Result<(
             output::text(top, "member"),
             output::clean(output::text(top, "id")),
         );
-        writeln!(
-            out,
-            "every phone and e-mail: vigia contacts show {member} {id}"
-        )?;
+        let show = session.hint(&format!("contacts show {member} {id}"));
+        writeln!(out, "every phone and e-mail: {show}")?;
     }
     Ok(())
 }

@@ -10,7 +10,7 @@ use vigia_protocol::MemberCode;
 use super::connection::ConnectionArgs;
 use super::directory_admin::{self, RecordKind, RecordPath};
 use super::output::{self, Details, Table};
-use super::transfer::{self, ExportArgs};
+use super::transfer::{self, InstitutionExportArgs};
 use super::{FormatArgs, Session, api_name, parse_member, printed_json, run_with_session};
 use crate::client::{segment, with_query};
 
@@ -70,7 +70,7 @@ pub enum Command {
     /// Show one institution.
     Show(RecordPath),
     /// Write institutions to a file (CSV for `vigia import`, or JSON).
-    Export(ExportArgs),
+    Export(InstitutionExportArgs),
     /// Create or replace one of this node's member's institutions from a JSON file (admin).
     Put(directory_admin::PutArgs),
     /// Remove one of this node's member's institutions; it must have no contacts (admin).
@@ -96,7 +96,10 @@ fn dispatch(session: &Session, command: &Command, out: &mut dyn Write) -> Result
             kind,
         } => list(session, words, *member, *kind, out),
         Command::Show(path) => show(session, path, out),
-        Command::Export(args) => transfer::export(session, RecordKind::Institution, args, out),
+        Command::Export(args) => {
+            let format = args.format.into();
+            transfer::export(session, RecordKind::Institution, format, &args.target, out)
+        }
         Command::Put(args) => directory_admin::put(session, RecordKind::Institution, args, out),
         Command::Remove(path) => {
             directory_admin::remove(session, RecordKind::Institution, path, out)

@@ -49,6 +49,57 @@ pub struct Session {
     pub client: NodeClient,
     /// Whether to print JSON.
     pub json: bool,
+    /// The flags that named the node, such as `--testnet DIR --member PE`, for hints.
+    pub connection_flags: String,
+}
+
+impl Session {
+    /// A command to suggest, with the flags that named this node: a hint that dropped them
+    /// would ask another node (or none) when copied.
+    pub fn hint(&self, command: &str) -> String {
+        if self.connection_flags.is_empty() {
+            format!("vigia {command}")
+        } else {
+            format!("vigia {} {command}", self.connection_flags)
+        }
+    }
+}
+
+/// The connection flags of `args` as a person would type them again. A token is shown as
+/// `--token …`: hints are printed, and printed output ends up in terminals' scrollback,
+/// logs and tickets.
+pub fn connection_flags(args: &ConnectionArgs) -> String {
+    let mut flags = Vec::new();
+    if let (Some(dir), Some(member)) = (&args.testnet, &args.member) {
+        flags.push(format!(
+            "--testnet {}",
+            shell_word(&dir.display().to_string())
+        ));
+        flags.push(format!("--member {}", shell_word(member)));
+    }
+    if let Some(node) = &args.node {
+        flags.push(format!("--node {}", shell_word(node)));
+    }
+    if args.token.is_some() {
+        flags.push("--token …".to_owned());
+    }
+    if let Some(profile) = &args.profile {
+        flags.push(format!(
+            "--profile {}",
+            shell_word(&profile.display().to_string())
+        ));
+    }
+    flags.join(" ")
+}
+
+/// `text` as one word of a POSIX shell command line: as it is when that is safe, else in
+/// single quotes.
+fn shell_word(text: &str) -> String {
+    let safe = |c: char| c.is_alphanumeric() || "-_./:=@%+,".contains(c);
+    if !text.is_empty() && text.chars().all(safe) {
+        return text.to_owned();
+    }
+    format!("'{}'", text.replace('\'', "'\\''"))
 }
 
 /// Resolves the connection, runs `command` with a session, and explains the node's errors.
@@ -69,6 +120,7 @@ pub fn run_with_session(
     let session = Session {
         client: NodeClient::new(&connection.node, token)?,
         json,
+        connection_flags: connection_flags(args),
     };
     command(&session, out).map_err(|error| explain(error, &connection, json, out))
 }
@@ -181,6 +233,37 @@ pub fn api_name<T: clap::ValueEnum>(value: &T) -> String {
         .to_possible_value()
         .map(|possible| possible.get_name().to_owned())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    #[test]
+    fn hints_repeat_the_flags_that_named_the_node_but_not_the_token() {
+        let testnet = ConnectionArgs {
+            testnet: Some(PathBuf::from("/tmp/vigia demo")),
+            member: Some("pe".into()),
+            ..ConnectionArgs::default()
+        };
+        assert_eq!(
+            connection_flags(&testnet),
+            "--testnet '/tmp/vigia demo' --member pe"
+        );
+        let node = ConnectionArgs {
+            node: Some("http://127.0.0.1:8441".into()),
+            token: Some("vigia_secret".into()),
+            ..ConnectionArgs::default()
+        };
+        assert_eq!(
+            connection_flags(&node),
+            "--node http://127.0.0.1:8441 --token …"
+        );
+        assert_eq!(connection_flags(&ConnectionArgs::default()), "");
+        assert_eq!(shell_word("it's"), "'it'\\''s'");
+    }
 }
 
 #[cfg(test)]

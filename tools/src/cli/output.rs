@@ -227,7 +227,8 @@ pub fn number(value: &Value, field: &str) -> u64 {
     value[field].as_u64().unwrap_or(0)
 }
 
-/// The first item of a list field, with `+N` when there are more.
+/// The first item of a list field, with `(+N more)` when there are more: a bare `+1` after
+/// a phone number would read as a calling code.
 pub fn first(value: &Value, field: &str) -> String {
     let items: Vec<&str> = value[field]
         .as_array()
@@ -236,7 +237,7 @@ pub fn first(value: &Value, field: &str) -> String {
     match items.as_slice() {
         [] => String::new(),
         [only] => (*only).to_owned(),
-        [first, rest @ ..] => format!("{first} +{}", rest.len()),
+        [first, rest @ ..] => format!("{first} (+{} more)", rest.len()),
     }
 }
 
@@ -408,7 +409,7 @@ mod tests {
     #[test]
     fn first_items_say_how_many_more_there_are() {
         let value = serde_json::json!({ "phones": ["+511", "+512", "+513"], "emails": [] });
-        assert_eq!(first(&value, "phones"), "+511 +2");
+        assert_eq!(first(&value, "phones"), "+511 (+2 more)");
         assert_eq!(first(&value, "emails"), "");
     }
 

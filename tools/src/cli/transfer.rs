@@ -33,25 +33,62 @@ const EXPORT_PAGE_SIZE: u64 = 200;
 /// and a stop for a node whose answers never end.
 const MAX_EXPORT_PAGES: u64 = 1_000;
 
-/// File formats of an export.
+/// File formats of a contacts export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     /// The import's CSV layout, one member's records (default: this node's member).
     Csv,
-    /// vCard 4.0 (RFC 6350), for address books and phones; contacts only.
+    /// vCard 4.0 (RFC 6350), for address books and phones.
     Vcard,
     /// The API's JSON, a list of records.
     Json,
 }
 
-/// Arguments of `export`.
+/// File formats of an institutions export: vCard holds people, so it is not one of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InstitutionFormat {
+    /// The import's CSV layout, one member's records (default: this node's member).
+    Csv,
+    /// The API's JSON, a list of records.
+    Json,
+}
+
+impl From<InstitutionFormat> for Format {
+    fn from(format: InstitutionFormat) -> Self {
+        match format {
+            InstitutionFormat::Csv => Format::Csv,
+            InstitutionFormat::Json => Format::Json,
+        }
+    }
+}
+
+/// Arguments of `contacts export`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ExportArgs {
     /// File format.
     #[arg(long)]
     pub format: Format,
-    /// Whose records, such as PE (default: csv this node's member, vcard and json every
-    /// member's).
+    /// Whose records and where they go.
+    #[command(flatten)]
+    pub target: ExportTarget,
+}
+
+/// Arguments of `institutions export`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct InstitutionExportArgs {
+    /// File format.
+    #[arg(long)]
+    pub format: InstitutionFormat,
+    /// Whose records and where they go.
+    #[command(flatten)]
+    pub target: ExportTarget,
+}
+
+/// Whose records an export writes, and where.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExportTarget {
+    /// Whose records, such as PE (default: with csv this node's member, with the other
+    /// formats every member's).
     #[arg(long, value_parser = parse_member)]
     pub member: Option<MemberCode>,
     /// Write to FILE instead of standard output.
@@ -159,18 +196,27 @@ fn show_bad_rows(error: &anyhow::Error, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-/// Writes `kind` records in `args.format` to standard output or `--out`.
+/// Writes `kind` records in `format` to standard output or `--out`.
 pub fn export(
     session: &Session,
     kind: RecordKind,
-    args: &ExportArgs,
+    format: Format,
+    args: &ExportTarget,
     out: &mut dyn Write,
 ) -> Result<()> {
+    if session.json && format != Format::Json {
+        // Refused rather than ignored: a script that asked for JSON must not get CSV.
+        bail!(
+            "--json conflicts with --format {}: an export writes the format --format names \
+             (--format json for the API's JSON)",
+            super::api_name(&format)
+        );
+    }
     let member = args.member.map(|member| member.to_string());
     // A byte-order mark makes spreadsheets read the file's accents right; on standard
     // output it would only get in the way of the next program in the pipe.
     let bom = args.out.is_some().to_string();
-    let (bytes, count) = match (args.format, kind) {
+    let (bytes, count) = match (format, kind) {
         (Format::Csv, _) => {
             let record_type = Some(kind.collection().to_owned());
             let query = [

@@ -182,7 +182,8 @@ impl Watcher<'_> {
             Ok(alerts) => alerts,
             Err(error) => {
                 eprintln!(
-                    "cannot list the alerts missed meanwhile ({error:#}); see `vigia alerts list`"
+                    "cannot list the alerts missed meanwhile ({error:#}); see `{}`",
+                    self.session.hint("alerts list")
                 );
                 return Ok(());
             }
@@ -249,10 +250,10 @@ impl Watcher<'_> {
             && alert["acknowledged_by_us"] != Value::Bool(true)
         {
             let (member, seq) = (output::text(alert, "member"), output::number(alert, "seq"));
-            writeln!(
-                out,
-                "    to acknowledge: vigia alerts ack {member} {seq} --note \"…\""
-            )?;
+            let ack = self
+                .session
+                .hint(&format!("alerts ack {member} {seq} --note \"…\""));
+            writeln!(out, "    to acknowledge: {ack}")?;
         }
         Ok(())
     }

@@ -24,7 +24,9 @@ pub struct DirArg {
 pub enum Command {
     /// Create keys, a signed roster, configurations, tokens and directories.
     Init(init::InitArgs),
-    /// Start every node, wait until connected, load each member's directory.
+    /// Start every node, wait until connected, load the generated directory into each
+    /// member whose feed is still empty (first start); later starts keep the directory as
+    /// it is.
     Up(DirArg),
     /// Show each member's node, peers, entries, lag and forks.
     Status {
@@ -43,7 +45,8 @@ pub enum Command {
         /// The member, such as PE.
         member: String,
     },
-    /// Start one member's node and wait until it is connected.
+    /// Start one member's node and wait until it is connected to the running members it
+    /// may reach (those on its side of a partition).
     Start {
         /// The testnet.
         #[command(flatten)]
@@ -51,7 +54,8 @@ pub enum Command {
         /// The member, such as PE.
         member: String,
     },
-    /// Cut the network into groups: `partition --dir D AR,BR CL,CO,PE`.
+    /// Cut the network into groups: `partition --dir D AR,BR CL,CO,PE`; every member must be
+    /// in one group.
     Partition {
         /// The testnet.
         #[command(flatten)]
@@ -71,7 +75,7 @@ pub enum Command {
         #[arg(long, default_value_t = 30)]
         timeout: u64,
     },
-    /// Stop every node cleanly.
+    /// Stop every node cleanly; this also lifts any partition.
     Down(DirArg),
     /// Init, up, a sample alert and a status table, in the foreground until Ctrl-C.
     Demo(demo::DemoArgs),
@@ -118,6 +122,8 @@ pub fn run(command: Command, out: &mut dyn Write) -> Result<()> {
             let codes: Vec<MemberCode> =
                 layout.manifest()?.members.iter().map(|m| m.code).collect();
             let stopped = process::stop_all(&layout, &codes)?;
+            // Stopped nodes have forgotten their block lists: nothing is cut any more.
+            partition::Partition::remove(&layout)?;
             writeln!(out, "stopped {stopped} nodes")?;
             Ok(())
         }

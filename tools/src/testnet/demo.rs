@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
 use serde_json::json;
 use vigia_protocol::MemberCode;
@@ -33,9 +33,9 @@ pub struct DemoArgs {
     /// Seed of keys and directories.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// First libp2p port; the demo looks for a free range from here.
-    #[arg(long, default_value_t = 41_000)]
-    pub base_port: u16,
+    /// First libp2p port [default: the first free range of 21000, 22000, … 31000].
+    #[arg(long, value_name = "BASE")]
+    pub base_port: Option<u16>,
 }
 
 /// Runs the demo until Ctrl-C.
@@ -71,21 +71,28 @@ pub fn demo(args: &DemoArgs, out: &mut dyn Write) -> Result<()> {
         create(args, &dir, out)?;
     }
     let result = run(&layout, out, &stop_rx);
+    // The nodes stop whatever became of the output: a reader that went away (`| head`)
+    // must not leave them running, so no failed write may return before they are stopped.
+    let _ = writeln!(out, "== stopping every node");
+    let stopped = stop_every_node(&layout);
+    drop(temporary);
+    result?;
+    writeln!(out, "stopped {} nodes cleanly", stopped?)?;
+    Ok(())
+}
+
+fn stop_every_node(layout: &Layout) -> Result<usize> {
     let codes: Vec<MemberCode> = layout
         .manifest()?
         .members
         .iter()
         .map(|member| member.code)
         .collect();
-    writeln!(out, "== stopping {} nodes", codes.len())?;
-    let stopped = process::stop_all(&layout, &codes)?;
-    writeln!(out, "stopped {stopped} nodes cleanly")?;
-    drop(temporary);
-    result
+    process::stop_all(layout, &codes)
 }
 
 fn create(args: &DemoArgs, dir: &std::path::Path, out: &mut dyn Write) -> Result<()> {
-    let mut init_args = InitArgs {
+    let init_args = InitArgs {
         dir: dir.to_path_buf(),
         members: (args.codes.is_empty()).then_some(args.members),
         codes: args.codes.clone(),
@@ -93,16 +100,7 @@ fn create(args: &DemoArgs, dir: &std::path::Path, out: &mut dyn Write) -> Result
         base_port: args.base_port,
         first_address: None,
     };
-    // Try a few port ranges so a busy default does not stop a first-time user.
-    for attempt in 0..20u16 {
-        init_args.base_port = args.base_port.saturating_add(attempt * 1_000);
-        match init::init(&init_args, out) {
-            Ok(_) => return Ok(()),
-            Err(err) if format!("{err:#}").contains("in use") && attempt < 19 => continue,
-            Err(err) => return Err(err),
-        }
-    }
-    bail!("no free port range found from {}", args.base_port)
+    init::init(&init_args, out).map(|_| ())
 }
 
 fn run(layout: &Layout, out: &mut dyn Write, stop: &mpsc::Receiver<()>) -> Result<()> {

@@ -26,6 +26,16 @@ use super::members::{self, OasMember, Selection};
 
 /// Offset of API ports from libp2p ports: room for 500 members below it.
 pub const API_PORT_OFFSET: u16 = 500;
+/// First libp2p port a testnet tries when `--base-port` is not given. The ranges tried lie
+/// below Linux's ephemeral ports (32768–60999): on a busy machine outgoing connections hold
+/// thousands of those, and may take one between the check here and the node's start.
+pub const DEFAULT_BASE_PORT: u16 = 21_000;
+/// Distance between the port ranges tried without `--base-port`: a range's libp2p ports
+/// and API ports ([`API_PORT_OFFSET`] above them) end below the next range.
+const PORT_RANGE_STEP: u16 = 1_000;
+/// Port ranges tried without `--base-port`, so that a testnet already running (the demo,
+/// say) does not stop a second one; the last range ends below 32000.
+const PORT_RANGES_TRIED: u16 = 11;
 /// Contacts per institution in a member's synthetic directory.
 const CONTACTS_PER_INSTITUTION: usize = 3;
 /// Heads exchange interval of testnet nodes: short, so a tester sees healing quickly.
@@ -46,9 +56,10 @@ pub struct InitArgs {
     /// Seed of keys and directories.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// First libp2p port; member i uses BASE+i, and BASE+500+i for its API.
-    #[arg(long, default_value_t = 41_000)]
-    pub base_port: u16,
+    /// First libp2p port; member i uses BASE+i, and BASE+500+i for its API [default: the
+    /// first free range of 21000, 22000, … 31000].
+    #[arg(long, value_name = "BASE")]
+    pub base_port: Option<u16>,
     /// Give member i its own address FIRST+i, for libp2p and its API, instead of 127.0.0.1.
     /// The addresses must exist when the nodes start: `testnet/netns.sh up` creates them,
     /// one network namespace per member.
@@ -77,7 +88,7 @@ pub fn init(args: &InitArgs, out: &mut dyn Write) -> Result<Manifest> {
         );
     }
     let chosen = members::select(&args.selection())?;
-    let entries = assign_ports(&chosen, args.base_port, args.first_address)?;
+    let entries = choose_ports(&chosen, args.base_port, args.first_address)?;
     fs::create_dir_all(layout.root())
         .with_context(|| format!("cannot create {}", layout.root().display()))?;
     let mut roster_members = Vec::new();
@@ -114,6 +125,36 @@ pub fn init(args: &InitArgs, out: &mut dyn Write) -> Result<Manifest> {
     Ok(manifest)
 }
 
+/// Member entries with their ports: from `base` when given (which must be free), else
+/// from the first free range of [`PORT_RANGES_TRIED`].
+fn choose_ports(
+    chosen: &[OasMember],
+    base: Option<u16>,
+    first_address: Option<Ipv4Addr>,
+) -> Result<Vec<MemberEntry>> {
+    if let Some(base) = base {
+        let entries = assign_ports(chosen, base, first_address)?;
+        if let Some((p2p_port, api_port)) = busy_ports(&entries) {
+            bail!(
+                "port {p2p_port} or {api_port} on 127.0.0.1 is in use; choose another \
+                 --base-port, or leave it out to use the first free range"
+            );
+        }
+        return Ok(entries);
+    }
+    for range in 0..PORT_RANGES_TRIED {
+        let base = DEFAULT_BASE_PORT + range * PORT_RANGE_STEP;
+        let entries = assign_ports(chosen, base, first_address)?;
+        if busy_ports(&entries).is_none() {
+            return Ok(entries);
+        }
+    }
+    bail!(
+        "no free port range from {DEFAULT_BASE_PORT} on 127.0.0.1 (every {PORT_RANGE_STEP} \
+         ports, {PORT_RANGES_TRIED} ranges); choose one with --base-port"
+    )
+}
+
 fn assign_ports(
     chosen: &[OasMember],
     base: u16,
@@ -133,16 +174,6 @@ fn assign_ports(
                 .context("--first-address too high")?,
             None => Ipv4Addr::LOCALHOST,
         };
-        // Ports on an address of its own live in that member's network namespace, not here.
-        let free = !address.is_loopback()
-            || (TcpListener::bind((address, p2p_port)).is_ok()
-                && UdpSocket::bind((address, p2p_port)).is_ok()
-                && TcpListener::bind((address, api_port)).is_ok());
-        if !free {
-            bail!(
-                "port {p2p_port} or {api_port} on 127.0.0.1 is in use; choose another --base-port"
-            );
-        }
         entries.push(MemberEntry {
             code: member.alpha2,
             name: member.name_en.clone(),
@@ -152,6 +183,21 @@ fn assign_ports(
         });
     }
     Ok(entries)
+}
+
+/// The first libp2p and API port pair of `entries` that something on this machine holds.
+/// Ports on an address of its own live in that member's network namespace, not here.
+fn busy_ports(entries: &[MemberEntry]) -> Option<(u16, u16)> {
+    entries
+        .iter()
+        .filter(|entry| entry.address.is_loopback())
+        .find(|entry| {
+            let (address, p2p_port, api_port) = (entry.address, entry.p2p_port, entry.api_port);
+            TcpListener::bind((address, p2p_port)).is_err()
+                || UdpSocket::bind((address, p2p_port)).is_err()
+                || TcpListener::bind((address, api_port)).is_err()
+        })
+        .map(|entry| (entry.p2p_port, entry.api_port))
 }
 
 /// A testnet secret: anyone who knows the seed can derive it.

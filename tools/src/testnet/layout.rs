@@ -3,6 +3,7 @@
 //! ```text
 //! DIR/testnet.toml          the manifest: seed, members, their ports
 //! DIR/roster.toml           founding roster, signed by every member
+//! DIR/partition.toml        the groups of `testnet partition`, until `heal` or `down`
 //! DIR/CODE/keys/            member.key, node.key (0600), public.toml
 //! DIR/CODE/node.toml        the member's node configuration
 //! DIR/CODE/data/            the store (vigia.redb) and tokens.json
@@ -80,6 +81,11 @@ impl Layout {
     /// The roster.
     pub fn roster(&self) -> PathBuf {
         self.root.join("roster.toml")
+    }
+
+    /// The partition in place, if any (see `testnet::partition`).
+    pub fn partition(&self) -> PathBuf {
+        self.root.join("partition.toml")
     }
 
     /// A member's directory.

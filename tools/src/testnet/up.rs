@@ -1,5 +1,6 @@
-//! `vigia testnet up` and `start`: start the nodes, wait until they are connected, and load
-//! each member's directory through its own node.
+//! `vigia testnet up` and `start`: start the nodes, wait until they are connected as far as
+//! any partition in place allows, and load each member's directory through its own node on
+//! its first start.
 
 use std::io::Write;
 use std::thread::sleep;
@@ -10,6 +11,7 @@ use serde_json::Value;
 use vigia_protocol::MemberCode;
 
 use super::layout::Layout;
+use super::partition::{self, Partition};
 use super::process;
 use super::target::member_client;
 
@@ -18,38 +20,47 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(120);
 /// Pause between polls of the nodes.
 const POLL: Duration = Duration::from_millis(200);
 
-/// Starts every member's node, waits until each sees every other, then loads directories.
+/// Starts every member's node, waits until each sees every other it may, then loads the
+/// generated directory into each member whose feed is still empty.
 pub fn up(layout: &Layout, out: &mut dyn Write) -> Result<()> {
     let manifest = layout.manifest()?;
     let codes: Vec<MemberCode> = manifest.members.iter().map(|member| member.code).collect();
-    let mut started = 0;
+    let mut started = Vec::new();
     for code in &codes {
-        started += usize::from(process::start(layout, *code)?);
+        if process::start(layout, *code)? {
+            started.push(*code);
+        }
     }
     writeln!(
         out,
-        "started {started} node(s), {} already running",
-        codes.len() - started
+        "started {} node(s), {} already running",
+        started.len(),
+        codes.len() - started.len()
     )?;
-    wait_connected(layout, &codes, out)?;
+    rejoin_partition(layout, &started)?;
+    let sides = sides(layout, &codes)?;
+    wait_connected(layout, &sides, out)?;
     for code in &codes {
         load_directory(layout, *code, out)?;
     }
-    writeln!(
-        out,
-        "network up: {} members connected, directories loaded",
-        codes.len()
-    )?;
+    let connected = if sides.len() > 1 {
+        "connected within each side of the partition"
+    } else {
+        "connected"
+    };
+    writeln!(out, "network up: {} members {connected}", codes.len())?;
     Ok(())
 }
 
-/// Starts one member's node and waits until it is connected to every running member.
+/// Starts one member's node and waits until it is connected to every running member on
+/// its side of the partition in place (every running member, when there is none).
 pub fn start_one(layout: &Layout, code: MemberCode, out: &mut dyn Write) -> Result<()> {
     layout.member(code)?;
     if !process::start(layout, code)? {
         writeln!(out, "{code} is already running")?;
         return Ok(());
     }
+    rejoin_partition(layout, &[code])?;
     // Started just now, so running by definition; the others only if their process lives.
     let running: Vec<MemberCode> = layout
         .manifest()?
@@ -58,47 +69,139 @@ pub fn start_one(layout: &Layout, code: MemberCode, out: &mut dyn Write) -> Resu
         .map(|member| member.code)
         .filter(|other| *other == code || process::running_pid(layout, *other).is_some())
         .collect();
-    wait_connected(layout, &running, out)?;
-    writeln!(out, "{code} started and connected")?;
+    let side: Vec<MemberCode> = sides(layout, &running)?
+        .into_iter()
+        .find(|side| side.contains(&code))
+        .unwrap_or_else(|| vec![code]);
+    if side.len() == 1 {
+        // Only a peer can confirm how far its own feed goes, so it cannot publish yet.
+        writeln!(
+            out,
+            "{code} started; no other member it may reach is running, so it publishes once \
+             one is"
+        )?;
+        return Ok(());
+    }
+    wait_connected(layout, std::slice::from_ref(&side), out)?;
+    let others = if Partition::read(layout)?.is_some() {
+        "every running member on its side of the partition"
+    } else {
+        "every running member"
+    };
+    writeln!(out, "{code} started and connected to {others}")?;
     Ok(())
 }
 
-/// Members each node at `codes` sees connected; waits until every node sees all the others
-/// and may publish.
-fn wait_connected(layout: &Layout, codes: &[MemberCode], out: &mut dyn Write) -> Result<()> {
+/// Gives nodes just started the block lists of the partition in place, if any. Until then
+/// they may reach the other side only where none of its nodes runs: a running node keeps
+/// refusing the other side.
+fn rejoin_partition(layout: &Layout, started: &[MemberCode]) -> Result<()> {
+    if Partition::read(layout)?.is_none() {
+        return Ok(());
+    }
+    for code in started {
+        wait_answering(layout, *code)?;
+        partition::apply_to(layout, *code)?;
+    }
+    Ok(())
+}
+
+/// `codes` split by the partition in place: each group's members among `codes`, or all of
+/// them as one group.
+fn sides(layout: &Layout, codes: &[MemberCode]) -> Result<Vec<Vec<MemberCode>>> {
+    let Some(partition) = Partition::read(layout)? else {
+        return Ok(vec![codes.to_vec()]);
+    };
+    let mut sides: Vec<Vec<MemberCode>> = partition
+        .groups
+        .iter()
+        .map(|group| {
+            codes
+                .iter()
+                .copied()
+                .filter(|code| group.contains(code))
+                .collect()
+        })
+        .filter(|side: &Vec<MemberCode>| !side.is_empty())
+        .collect();
+    // A member added to the manifest after the partition would be on no side; it waits
+    // with everyone, as without a partition.
+    let unplaced: Vec<MemberCode> = codes
+        .iter()
+        .copied()
+        .filter(|code| partition.side_of(*code).is_none())
+        .collect();
+    if !unplaced.is_empty() {
+        sides.push(unplaced);
+    }
+    Ok(sides)
+}
+
+/// Waits until `code`'s API answers, so that its block list can be set.
+fn wait_answering(layout: &Layout, code: MemberCode) -> Result<()> {
     let started = Instant::now();
-    let mut last_report = 0;
-    loop {
-        let mut ready = 0;
-        for code in codes {
-            // A node that exited (port taken, address missing) will never connect.
-            if process::running_pid(layout, *code).is_none() {
-                bail!(
-                    "the node of {code} has stopped; see {}",
-                    layout.log(*code).display()
-                );
-            }
-            if sees_all(layout, *code, codes) {
-                ready += 1;
-            }
-        }
-        if ready != last_report {
-            writeln!(
-                out,
-                "  {ready}/{} nodes connected to every other",
-                codes.len()
-            )?;
-            last_report = ready;
-        }
-        if ready == codes.len() {
-            return Ok(());
+    let client = member_client(layout, code)?;
+    while client.get("/v1/health").is_err() {
+        if process::running_pid(layout, code).is_none() {
+            bail!(
+                "the node of {code} has stopped; see {}",
+                layout.log(code).display()
+            );
         }
         if started.elapsed() > CONNECT_TIMEOUT {
             bail!(
-                "after {}s only {ready} of {} nodes are connected to every other; \
-                 see DIR/CODE/node.log",
+                "the API of {code} did not answer within {}s; see {}",
                 CONNECT_TIMEOUT.as_secs(),
-                codes.len()
+                layout.log(code).display()
+            );
+        }
+        sleep(POLL);
+    }
+    Ok(())
+}
+
+/// Waits until, within each side, every node sees every other and may publish.
+fn wait_connected(layout: &Layout, sides: &[Vec<MemberCode>], out: &mut dyn Write) -> Result<()> {
+    let started = Instant::now();
+    let total: usize = sides.iter().map(Vec::len).sum();
+    let mut last_report = 0;
+    loop {
+        let mut waiting = Vec::new();
+        for side in sides {
+            for code in side {
+                // A node that exited (port taken, address missing) will never connect.
+                if process::running_pid(layout, *code).is_none() {
+                    bail!(
+                        "the node of {code} has stopped; see {}",
+                        layout.log(*code).display()
+                    );
+                }
+                if !sees_all(layout, *code, side) {
+                    waiting.push(*code);
+                }
+            }
+        }
+        let ready = total - waiting.len();
+        if ready != last_report {
+            writeln!(
+                out,
+                "  {ready}/{total} nodes connected to every other they may reach"
+            )?;
+            last_report = ready;
+        }
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        if started.elapsed() > CONNECT_TIMEOUT {
+            let logs: Vec<String> = waiting
+                .iter()
+                .map(|code| layout.log(*code).display().to_string())
+                .collect();
+            bail!(
+                "after {}s only {ready} of {total} nodes are connected to every other they \
+                 may reach; see {}",
+                CONNECT_TIMEOUT.as_secs(),
+                logs.join(", ")
             );
         }
         sleep(POLL);
@@ -125,9 +228,33 @@ fn sees_all(layout: &Layout, code: MemberCode, codes: &[MemberCode]) -> bool {
     codes.iter().all(reachable)
 }
 
-/// Imports a member's institutions, then contacts, through its own node. Importing what is
-/// already there publishes nothing, so `up` can run again safely.
+/// Whether `code`'s own feed is empty everywhere its node can tell: nothing held, and no
+/// connected peer holding more. Only then is this the member's first start.
+fn own_feed_empty(layout: &Layout, code: MemberCode) -> Result<bool> {
+    let network = member_client(layout, code)?.get("/v1/network")?;
+    let own = network["members"]
+        .as_array()
+        .and_then(|members| {
+            members
+                .iter()
+                .find(|member| member["self"] == Value::Bool(true))
+        })
+        .with_context(|| format!("the node of {code} does not list its own member"))?;
+    let count = |field: &str| own[field].as_u64().unwrap_or(0);
+    Ok(count("latest_seq") == 0 && count("behind") == 0)
+}
+
+/// Imports a member's institutions, then contacts, through its own node, on its first
+/// start only: later the directory is the member's own, edits included, and the generated
+/// files would put back what was changed.
 fn load_directory(layout: &Layout, code: MemberCode, out: &mut dyn Write) -> Result<()> {
+    if !own_feed_empty(layout, code)? {
+        writeln!(
+            out,
+            "  {code}: directory kept as it is (the generated one is loaded on a first start)"
+        )?;
+        return Ok(());
+    }
     let client = member_client(layout, code)?;
     let mut published = 0;
     for path in [layout.institutions_csv(code), layout.contacts_csv(code)] {
