@@ -531,13 +531,13 @@ enum Origin {
 struct Job {
     items: Vec<Vec<u8>>,
     origins: Vec<Origin>,
-    /// Range answers in this job: (peer, author).
-    pages: Vec<(PeerId, MemberCode)>,
+    /// Range answers in this job: (peer, author, first sequence number asked).
+    pages: Vec<(PeerId, MemberCode, u64)>,
 }
 
 struct IngestDone {
     origins: Vec<Origin>,
-    pages: Vec<(PeerId, MemberCode)>,
+    pages: Vec<(PeerId, MemberCode, u64)>,
     result: Result<Ingested>,
 }
 
@@ -1184,7 +1184,7 @@ impl EventLoop {
                     .origins
                     .extend(entries.iter().map(|_| Origin::Sync { peer, author }));
                 self.queued.items.extend(entries);
-                self.queued.pages.push((peer, author));
+                self.queued.pages.push((peer, author, request.from_seq));
                 self.start_ingest();
             }
             Response::Refused(reason) => {
@@ -1458,7 +1458,7 @@ impl EventLoop {
                     "cannot apply entries; they will be fetched again",
                 );
                 self.settle_unjudged(&done.origins);
-                for (peer, author) in done.pages {
+                for (peer, author, _) in done.pages {
                     self.plan.failed(&peer, author);
                 }
                 self.start_ingest();
@@ -1500,12 +1500,12 @@ impl EventLoop {
         if !ingested.applied.is_empty() {
             tracing::debug!(applied = ingested.applied.len(), "entries applied");
         }
-        for (peer, author) in done.pages {
+        for (peer, author, asked_from) in done.pages {
             if faulty_pages.contains(&(peer, author)) {
                 self.plan.failed(&peer, author);
             } else {
                 let reached = self.heads.get(&author).map_or(0, |head| head.seq);
-                self.plan.answered(&peer, author, reached);
+                self.plan.answered(&peer, author, asked_from, reached);
             }
         }
         if !ingested.applied.is_empty() {

@@ -2,8 +2,10 @@
 //!
 //! Peers announce their heads; the plan remembers, per connected peer, how far each feed
 //! goes there, and asks for what this node misses: one request per feed at a time, spread
-//! over the peers that have more. An answer that falls short lowers what that peer is
-//! believed to hold, so the rest is fetched from another. Nothing is cached across
+//! over the peers that have more. An answer that adds nothing lowers what that peer is
+//! believed to hold, so the rest is fetched from another; an answer that moves the feed on
+//! leaves the claim, because a page is bounded and the claim is what tells this node it is
+//! not caught up yet. Nothing is cached across
 //! connections: a peer's claims are dropped when it disconnects and re-learned on the next
 //! heads exchange.
 
@@ -59,12 +61,20 @@ impl SyncPlan {
         self.in_flight.retain(|_, asked| asked != peer);
     }
 
-    /// A range answer arrived; `reached` is the feed's head after applying it.
-    pub fn answered(&mut self, peer: &PeerId, author: MemberCode, reached: u64) {
+    /// A range answer from `asked_from` on arrived; `reached` is the feed's head after
+    /// applying it.
+    pub fn answered(&mut self, peer: &PeerId, author: MemberCode, asked_from: u64, reached: u64) {
         if self.in_flight.get(&author) == Some(peer) {
             self.in_flight.remove(&author);
         }
-        // If the peer stopped short of what it claimed, it does not really hold more.
+        // A page that moved the feed on is one page of what the peer holds (pages are
+        // bounded), so its claim stands and the rest is asked next. A page that added
+        // nothing shows the peer does not hold what it claimed, or holds a rival chain:
+        // believing the claim would ask it again forever and keep this node from ever
+        // counting itself caught up.
+        if reached >= asked_from {
+            return;
+        }
         if let Some(claim) = self
             .claims
             .get_mut(peer)
@@ -176,23 +186,41 @@ mod tests {
     }
 
     #[test]
-    fn short_answer_moves_the_rest_to_another_peer() {
+    fn answer_that_adds_nothing_moves_the_rest_to_another_peer() {
         let mut plan = SyncPlan::default();
         let first = PeerId::random();
         let second = PeerId::random();
         plan.heads_announced(first, &[(code("AR"), head(10))]);
         plan.heads_announced(second, &[(code("AR"), head(10))]);
         let asked = plan.next_fetches(&BTreeMap::new())[0].peer;
-        plan.answered(&asked, code("AR"), 6);
-        let ours = BTreeMap::from([(code("AR"), head(6))]);
-        let next = plan.next_fetches(&ours);
+        plan.answered(&asked, code("AR"), 1, 0);
+        let next = plan.next_fetches(&BTreeMap::new());
         let other = if asked == first { second } else { first };
         assert_eq!(
             next,
             vec![Fetch {
                 peer: other,
                 author: code("AR"),
-                from_seq: 7
+                from_seq: 1
+            }]
+        );
+    }
+
+    #[test]
+    fn page_that_moves_the_feed_on_keeps_the_claim_until_caught_up() {
+        let mut plan = SyncPlan::default();
+        let only = PeerId::random();
+        plan.heads_announced(only, &[(code("AR"), head(3000))]);
+        plan.next_fetches(&BTreeMap::new());
+        plan.answered(&only, code("AR"), 1, 1024);
+        assert_eq!(plan.best_known(code("AR")), 3000);
+        let ours = BTreeMap::from([(code("AR"), head(1024))]);
+        assert_eq!(
+            plan.next_fetches(&ours),
+            vec![Fetch {
+                peer: only,
+                author: code("AR"),
+                from_seq: 1025
             }]
         );
     }
