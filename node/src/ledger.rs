@@ -4,6 +4,12 @@
 //! that arrived early, and the member's signing key. Callers hand it raw entry bytes from
 //! any source and get back, per entry, where it went; everything applied in one call is
 //! committed in one transaction.
+//!
+//! Durability: this member's own entries and fork evidence are on disk before the call
+//! returns. Other members' entries may be committed deferred ([`Ledger::ingest_deferred`]):
+//! visible at once, on disk at the next durable commit or [`Ledger::flush`]. A crash loses
+//! only deferred entries, which peers still hold and sync fetches again; every commit,
+//! deferred or not, writes entries and heads together, so the store stays consistent.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -69,6 +75,8 @@ pub struct Ledger {
     pending: Pending,
     member: MemberCode,
     key: SigningKey,
+    /// Whether a deferred commit is not yet on disk.
+    unflushed: bool,
 }
 
 impl Ledger {
@@ -93,6 +101,7 @@ impl Ledger {
             pending: Pending::default(),
             member,
             key,
+            unflushed: false,
         })
     }
 
@@ -106,8 +115,34 @@ impl Ledger {
         self.pending.len()
     }
 
-    /// Validates and places received entries; everything applied is committed at once.
+    /// Validates and places received entries; everything applied is committed at once,
+    /// durably.
     pub fn ingest(&mut self, items: &[Vec<u8>], now_ms: u64) -> Result<Ingested> {
+        self.ingest_with(items, now_ms, false)
+    }
+
+    /// As [`Ledger::ingest`], but the commit does not wait for the disk unless it applies
+    /// an entry of this member's own feed or keeps fork evidence. For entries that peers
+    /// also hold, such as gossip: a flush per entry would cost more than the entry.
+    pub fn ingest_deferred(&mut self, items: &[Vec<u8>], now_ms: u64) -> Result<Ingested> {
+        self.ingest_with(items, now_ms, true)
+    }
+
+    /// Whether a deferred commit is not yet on disk.
+    pub fn is_unflushed(&self) -> bool {
+        self.unflushed
+    }
+
+    /// Puts every deferred commit on disk; does nothing if there is none.
+    pub fn flush(&mut self) -> Result<()> {
+        if self.unflushed {
+            self.store.flush()?;
+            self.unflushed = false;
+        }
+        Ok(())
+    }
+
+    fn ingest_with(&mut self, items: &[Vec<u8>], now_ms: u64, defer: bool) -> Result<Ingested> {
         let mut result = Ingested::default();
         let mut heads = self.heads.clone();
         let mut batch = self.store.batch()?;
@@ -119,7 +154,14 @@ impl Ledger {
             result.placements.push(placement);
         }
         if !result.applied.is_empty() || !result.new_forks.is_empty() {
-            batch.commit()?;
+            let own = |entry: &VerifiedEntry| entry.signed.entry.author == self.member;
+            if defer && result.new_forks.is_empty() && !result.applied.iter().any(own) {
+                batch.commit_deferred()?;
+                self.unflushed = true;
+            } else {
+                batch.commit()?;
+                self.unflushed = false;
+            }
             self.heads = heads;
         }
         Ok(result)
@@ -152,6 +194,7 @@ impl Ledger {
         let mut batch = self.store.batch()?;
         batch.append(&verified, now_ms)?;
         batch.commit()?;
+        self.unflushed = false;
         self.heads.insert(self.member, verified.as_head());
         Ok(Ok(verified))
     }

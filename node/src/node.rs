@@ -61,6 +61,11 @@ const MAX_FORK_PROBES: usize = 1_024;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// How often dial schedules are checked.
 const REDIAL_TICK: Duration = Duration::from_millis(250);
+/// Longest time a gossiped entry of another member stays committed but not yet on disk.
+/// A crash loses at most this much of them, and sync fetches them again from the peers
+/// that gossiped them; one flush a second costs a few milliseconds of disk time, where a
+/// flush per entry took longer than everything else a receiver does with it.
+const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What a node needs to start, already loaded and checked.
 pub struct NodeSetup {
@@ -327,6 +332,7 @@ impl Node {
             heard_from_peer: false,
             fork_probes: HashSet::new(),
             small_limit_reported: HashSet::new(),
+            unflushed: false,
         };
         let task = tokio::spawn(event_loop.run());
         Ok(Node {
@@ -514,12 +520,16 @@ struct Job {
     origins: Vec<Origin>,
     /// Range answers in this job: (peer, author).
     pages: Vec<(PeerId, MemberCode)>,
+    /// Whether to put deferred commits on disk after the entries.
+    flush: bool,
 }
 
 struct IngestDone {
     origins: Vec<Origin>,
     pages: Vec<(PeerId, MemberCode)>,
     result: Result<Ingested>,
+    /// Whether the ledger holds a deferred commit not yet on disk.
+    unflushed: bool,
 }
 
 type Serving = JoinHandle<(ResponseChannel<Response>, Response)>;
@@ -552,6 +562,8 @@ struct EventLoop {
     fork_probes: HashSet<(MemberCode, u64, vigia_protocol::Hash)>,
     /// Peers already reported for a smaller message limit.
     small_limit_reported: HashSet<PeerId>,
+    /// Whether the ledger holds a deferred commit not yet on disk.
+    unflushed: bool,
 }
 
 async fn next_ingest(ingest: &mut Option<JoinHandle<IngestDone>>) -> IngestDone {
@@ -561,6 +573,7 @@ async fn next_ingest(ingest: &mut Option<JoinHandle<IngestDone>>) -> IngestDone 
                 origins: Vec::new(),
                 pages: Vec::new(),
                 result: Err(anyhow!("ingest task failed: {err}")),
+                unflushed: true,
             });
             *ingest = None;
             done
@@ -578,11 +591,30 @@ async fn next_served(
     serving.next().await.and_then(Result::ok)
 }
 
+/// An orderly stop leaves nothing for sync to fetch again.
+async fn flush_before_stop(shared: Arc<Shared>) {
+    let flushed = tokio::task::spawn_blocking(move || {
+        shared
+            .ledger
+            .lock()
+            .map_err(|_| anyhow!("ledger lock poisoned"))
+            .and_then(|mut ledger| ledger.flush())
+    })
+    .await;
+    match flushed {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => tracing::error!(err = %format!("{err:#}"), "cannot flush the store"),
+        Err(err) => tracing::error!(err = %err, "flush task failed"),
+    }
+}
+
 impl EventLoop {
     async fn run(mut self) {
         let mut redial_tick = tokio::time::interval(REDIAL_TICK);
         let mut sync_tick = tokio::time::interval(self.sync_interval);
         sync_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut flush_tick = tokio::time::interval(FLUSH_INTERVAL);
+        flush_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
@@ -599,12 +631,17 @@ impl EventLoop {
                 }
                 _ = redial_tick.tick() => self.redial_due(),
                 _ = sync_tick.tick() => self.exchange_heads_with_all(),
+                _ = flush_tick.tick(), if self.unflushed => {
+                    self.queued.flush = true;
+                    self.start_ingest();
+                }
             }
         }
         if let Some(task) = self.ingest.take() {
             // Let the running transaction finish so its verdicts are not lost mid-write.
             let _ = task.await;
         }
+        flush_before_stop(self.shared.clone()).await;
         self.close_network().await;
         tracing::info!(member = %self.shared.member, "node stopped");
     }
@@ -1144,26 +1181,50 @@ impl EventLoop {
     }
 
     fn start_ingest(&mut self) {
-        if self.ingest.is_some() || self.queued.items.is_empty() && self.queued.pages.is_empty() {
+        let queued = &self.queued;
+        if self.ingest.is_some()
+            || queued.items.is_empty() && queued.pages.is_empty() && !queued.flush
+        {
             return;
         }
         let job = std::mem::take(&mut self.queued);
         let shared = self.shared.clone();
         self.ingest = Some(tokio::task::spawn_blocking(move || {
-            let result = shared
-                .ledger
-                .lock()
-                .map_err(|_| anyhow!("ledger lock poisoned"))
-                .and_then(|mut ledger| ledger.ingest(&job.items, now_ms()));
+            let mut ledger = match shared.ledger.lock() {
+                Ok(ledger) => ledger,
+                Err(_) => {
+                    return IngestDone {
+                        origins: job.origins,
+                        pages: job.pages,
+                        result: Err(anyhow!("ledger lock poisoned")),
+                        unflushed: true,
+                    };
+                }
+            };
+            // Gossip alone is deferred: its entries are held by the peers that sent them.
+            // A sync page is durable, so that catching up never goes backwards after a
+            // crash and the heads the node reports during it are on disk.
+            let result = if job.pages.is_empty() {
+                ledger.ingest_deferred(&job.items, now_ms())
+            } else {
+                ledger.ingest(&job.items, now_ms())
+            };
+            if job.flush
+                && let Err(err) = ledger.flush()
+            {
+                tracing::error!(err = %format!("{err:#}"), "cannot flush the store");
+            }
             IngestDone {
                 origins: job.origins,
                 pages: job.pages,
                 result,
+                unflushed: ledger.is_unflushed(),
             }
         }));
     }
 
     fn on_ingested(&mut self, done: IngestDone) {
+        self.unflushed = done.unflushed;
         let ingested = match done.result {
             Ok(ingested) => ingested,
             Err(err) => {
