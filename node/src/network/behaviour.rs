@@ -119,6 +119,17 @@ impl Behaviour {
     }
 }
 
+/// Peers a node forwards each new entry to (gossipsub's D). The author already sends its
+/// entry to every peer (flood publish), and every roster node connects to every other, so
+/// the mesh is the fallback for a copy the author could not deliver, not the main path:
+/// every mesh peer forwards one more copy of every entry to a node that usually holds it
+/// already. Three keeps a second path to each node while cutting the copies (and the CPU
+/// that decrypting and dropping them costs) to half of gossipsub's default of six.
+const MESH_PEERS: usize = 3;
+/// Peers told of recent message ids (IHAVE) at each heartbeat, beside the mesh: a third
+/// path for an entry both the author and the mesh missed, before sync's heads exchange.
+const LAZY_PEERS: usize = 3;
+
 /// Gossip carries entries that hold their author's signature, so messages are published
 /// unsigned and anonymous, and a message's id is the entry hash: the same entry arriving by
 /// two paths is one message, and two different entries never share an id.
@@ -135,6 +146,12 @@ fn gossip(
         .validate_messages()
         .max_transmit_size(settings.max_message_bytes)
         .heartbeat_interval(settings.heartbeat)
+        .mesh_n(MESH_PEERS)
+        .mesh_n_low(MESH_PEERS - 1)
+        .mesh_n_high(MESH_PEERS + 1)
+        .mesh_outbound_min(1)
+        .gossip_lazy(LAZY_PEERS)
+        .gossip_factor(0.0)
         .message_id_fn(|message| {
             let id = vigia_protocol::entry::hash_of_wire_bytes(&message.data)
                 .map(|hash| hash.0)
