@@ -24,7 +24,7 @@ use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageId, PublishE
 use libp2p::identity::Keypair;
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
-use libp2p::swarm::{ListenError, SwarmEvent};
+use libp2p::swarm::{ConnectionId, ListenError, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, Swarm, ping};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -61,6 +61,15 @@ const MAX_FORK_PROBES: usize = 1_024;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// How often dial schedules are checked.
 const REDIAL_TICK: Duration = Duration::from_millis(250);
+/// Failed pings in a row after which a connection is taken for dead.
+const MAX_PING_FAILURES: u32 = 2;
+/// Shortest spacing of this node's heads exchanges. The node exchanges heads with one
+/// connected peer at a time, in turn, so that each peer is asked once per sync interval;
+/// with many peers the turn slows to this spacing, so a node starts at most four exchanges
+/// a second whatever the roster's size (every exchange is a stream, a negotiation and two
+/// lists of N heads on both sides). A node still hears some peer's heads more often than
+/// that, because every peer also asks it.
+const MIN_HEADS_SPACING: Duration = Duration::from_millis(250);
 /// Longest time a gossiped entry of another member stays committed but not yet on disk.
 /// A crash loses at most this much of them, and sync fetches them again from the peers
 /// that gossiped them; one flush a second costs a few milliseconds of disk time, where a
@@ -333,6 +342,9 @@ impl Node {
             fork_probes: HashSet::new(),
             small_limit_reported: HashSet::new(),
             unflushed: false,
+            ping_failures: HashMap::new(),
+            heads_order: Vec::new(),
+            heads_turn: 0,
         };
         let task = tokio::spawn(event_loop.run());
         Ok(Node {
@@ -564,6 +576,12 @@ struct EventLoop {
     small_limit_reported: HashSet<PeerId>,
     /// Whether the ledger holds a deferred commit not yet on disk.
     unflushed: bool,
+    /// Failed pings in a row, per open connection that has any.
+    ping_failures: HashMap<ConnectionId, u32>,
+    /// Every roster peer in a fixed order, the order of heads exchanges.
+    heads_order: Vec<PeerId>,
+    /// Position in `heads_order` of the next heads exchange.
+    heads_turn: usize,
 }
 
 async fn next_ingest(ingest: &mut Option<JoinHandle<IngestDone>>) -> IngestDone {
@@ -592,6 +610,13 @@ async fn next_served(
 }
 
 /// An orderly stop leaves nothing for sync to fetch again.
+/// Time between two heads exchanges, so that each of `peers` is asked once per
+/// `sync_interval`, or once per `peers` × [`MIN_HEADS_SPACING`] when that is longer.
+fn heads_spacing(sync_interval: Duration, peers: usize) -> Duration {
+    let peers = u32::try_from(peers.max(1)).unwrap_or(u32::MAX);
+    (sync_interval / peers).max(MIN_HEADS_SPACING)
+}
+
 async fn flush_before_stop(shared: Arc<Shared>) {
     let flushed = tokio::task::spawn_blocking(move || {
         shared
@@ -611,7 +636,10 @@ async fn flush_before_stop(shared: Arc<Shared>) {
 impl EventLoop {
     async fn run(mut self) {
         let mut redial_tick = tokio::time::interval(REDIAL_TICK);
-        let mut sync_tick = tokio::time::interval(self.sync_interval);
+        self.heads_order = self.roster_peers.peers.keys().copied().collect();
+        self.heads_order.sort();
+        let mut sync_tick =
+            tokio::time::interval(heads_spacing(self.sync_interval, self.heads_order.len()));
         sync_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut flush_tick = tokio::time::interval(FLUSH_INTERVAL);
         flush_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -630,7 +658,7 @@ impl EventLoop {
                     }
                 }
                 _ = redial_tick.tick() => self.redial_due(),
-                _ = sync_tick.tick() => self.exchange_heads_with_all(),
+                _ = sync_tick.tick() => self.exchange_heads_in_turn(),
                 _ = flush_tick.tick(), if self.unflushed => {
                     self.queued.flush = true;
                     self.start_ingest();
@@ -845,10 +873,12 @@ impl EventLoop {
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
+                connection_id,
                 num_established,
                 cause,
                 ..
             } => {
+                self.ping_failures.remove(&connection_id);
                 self.redial
                     .closed(&peer_id, num_established, Instant::now());
                 self.seen(peer_id);
@@ -919,15 +949,38 @@ impl EventLoop {
             BehaviourEvent::Ping(ping::Event {
                 peer,
                 connection,
-                result: Err(err),
-                ..
-            }) => {
-                tracing::warn!(peer = %peer, %err, "ping failed; closing the connection");
-                self.swarm.close_connection(connection);
-            }
+                result,
+            }) => self.on_ping(peer, connection, result),
             BehaviourEvent::Sync(event) => self.on_sync_event(event),
             _ => {}
         }
+    }
+
+    /// A connection is closed after [`MAX_PING_FAILURES`] failed pings in a row, not one: on
+    /// a saturated CPU a ping stream can time out in negotiation on a live connection, and
+    /// closing it costs a redial and a handshake on the same saturated CPU.
+    fn on_ping(
+        &mut self,
+        peer: PeerId,
+        connection: ConnectionId,
+        result: Result<Duration, ping::Failure>,
+    ) {
+        let err = match result {
+            Ok(_) => {
+                self.ping_failures.remove(&connection);
+                return;
+            }
+            Err(err) => err,
+        };
+        let failures = self.ping_failures.entry(connection).or_default();
+        *failures += 1;
+        if *failures < MAX_PING_FAILURES {
+            tracing::debug!(peer = %peer, %err, failures = *failures, "ping failed");
+            return;
+        }
+        tracing::warn!(peer = %peer, %err, "pings failed repeatedly; closing the connection");
+        self.ping_failures.remove(&connection);
+        self.swarm.close_connection(connection);
     }
 
     fn queue_gossip(&mut self, peer: PeerId, id: MessageId, data: Vec<u8>) {
@@ -1139,10 +1192,15 @@ impl EventLoop {
         self.swarm.behaviour_mut().sync.send_request(&peer, request);
     }
 
-    fn exchange_heads_with_all(&mut self) {
-        let connected: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
-        for peer in connected {
-            self.exchange_heads(peer);
+    /// Exchanges heads with the next connected peer in turn.
+    fn exchange_heads_in_turn(&mut self) {
+        for _ in 0..self.heads_order.len() {
+            let peer = self.heads_order[self.heads_turn % self.heads_order.len()];
+            self.heads_turn = (self.heads_turn + 1) % self.heads_order.len();
+            if self.swarm.is_connected(&peer) {
+                self.exchange_heads(peer);
+                return;
+            }
         }
     }
 
