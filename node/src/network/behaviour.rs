@@ -130,6 +130,12 @@ const MESH_PEERS: usize = 3;
 /// path for an entry both the author and the mesh missed, before sync's heads exchange.
 const LAZY_PEERS: usize = 3;
 
+/// Messages waiting to be sent to one peer (gossipsub's default is 5,000). A peer that
+/// falls further behind, such as every peer of a saturated machine during a write storm,
+/// loses the newest forwards and fetches them by sync instead, rather than this node
+/// holding 5,000 copies for each of its peers: at N=35 that was 34 × 5,000 × ~700 bytes.
+const MAX_QUEUED_PER_PEER: usize = 1_024;
+
 /// Gossip carries entries that hold their author's signature, so messages are published
 /// unsigned and anonymous, and a message's id is the entry hash: the same entry arriving by
 /// two paths is one message, and two different entries never share an id.
@@ -152,6 +158,7 @@ fn gossip(
         .mesh_outbound_min(1)
         .gossip_lazy(LAZY_PEERS)
         .gossip_factor(0.0)
+        .connection_handler_queue_len(MAX_QUEUED_PER_PEER)
         .message_id_fn(|message| {
             let id = vigia_protocol::entry::hash_of_wire_bytes(&message.data)
                 .map(|hash| hash.0)
