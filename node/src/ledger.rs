@@ -145,9 +145,10 @@ impl Ledger {
     fn ingest_with(&mut self, items: &[Vec<u8>], now_ms: u64, defer: bool) -> Result<Ingested> {
         let mut result = Ingested::default();
         let mut heads = self.heads.clone();
+        let checked = verify_all(&self.roster, items);
         let mut batch = self.store.batch()?;
-        for bytes in items {
-            let placement = match verify_entry(&self.roster, bytes) {
+        for checked in checked {
+            let placement = match checked {
                 Ok(entry) => self.place(&mut batch, &mut heads, entry, now_ms, &mut result)?,
                 Err(error) => Placement::Rejected(error),
             };
@@ -288,6 +289,51 @@ impl Ledger {
             result.gaps.remove(&author);
         }
     }
+}
+
+/// Entries from which a batch is checked on several threads: below it, starting the
+/// threads costs more than they save.
+const PARALLEL_CHECK_FROM: usize = 64;
+/// Most threads that check one batch.
+const MAX_CHECK_THREADS: usize = 4;
+
+/// Checks every entry on its own ([`verify_entry`], strict signature check included), in
+/// input order. A sync page is checked on every core: the signatures are most of the
+/// ledger's time, and while a node catches up it has little else to do. Each entry gets
+/// exactly the single check a gossiped entry gets, so every node judges an entry alike.
+fn verify_all(roster: &Roster, items: &[Vec<u8>]) -> Vec<Result<VerifiedEntry, ValidationError>> {
+    let check = |part: &[Vec<u8>]| -> Vec<_> {
+        part.iter()
+            .map(|bytes| verify_entry(roster, bytes))
+            .collect()
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |cores| cores.get())
+        .min(MAX_CHECK_THREADS);
+    if threads < 2 || items.len() < PARALLEL_CHECK_FROM {
+        return check(items);
+    }
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = items
+            .chunks(items.len().div_ceil(threads))
+            .map(|part| {
+                // A thread that cannot start leaves its part to this one.
+                let spawned = std::thread::Builder::new()
+                    .name("vigia-check".into())
+                    .spawn_scoped(scope, move || check(part));
+                (part, spawned.ok())
+            })
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|(part, thread)| match thread {
+                Some(thread) => thread
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                None => check(part),
+            })
+            .collect()
+    })
 }
 
 /// Stores a fork as evidence; the first time it is seen, logs it and reports it.
