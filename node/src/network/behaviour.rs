@@ -17,8 +17,8 @@ use super::RosterPeers;
 use super::sync_codec::SyncCodec;
 use crate::metrics::Metrics;
 
-/// Ping every few seconds; a ping unanswered within [`PING_TIMEOUT`] closes the connection,
-/// which the redialer then replaces.
+/// Ping every few seconds; two pings in a row unanswered within [`PING_TIMEOUT`] close the
+/// connection (see `node::MAX_PING_FAILURES`), which the redialer then replaces.
 pub const PING_INTERVAL: Duration = Duration::from_secs(5);
 /// How long one ping may take.
 pub const PING_TIMEOUT: Duration = Duration::from_secs(10);
