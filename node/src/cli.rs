@@ -173,13 +173,32 @@ impl<W: Write> Write for Output<W> {
     }
 }
 
+/// Worker threads of the node's runtime. The event loop is one task, and the work that
+/// takes long (applying entries, serving ranges, store reads of the API) runs on blocking
+/// threads, so one worker is enough; each extra one costs cross-thread wake-ups on every
+/// message and its own stack and malloc arena, which on a machine shared by many nodes
+/// (a testnet) is most of a node's memory and CPU at rest.
+const WORKER_THREADS: usize = 1;
+/// Blocking threads at most: one ingest job at a time, range answers (at most 32 at once,
+/// and they queue beyond this), API reads and backups. Each idle one exits after 10 s.
+const MAX_BLOCKING_THREADS: usize = 16;
+
+fn node_runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(WORKER_THREADS)
+        .max_blocking_threads(MAX_BLOCKING_THREADS)
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")
+}
+
 /// Runs one command, writing its results to `out` (progress and notes go to standard error).
 pub fn run(command: Command, out: &mut dyn Write) -> Result<()> {
     match command {
         Command::Run(overrides) => {
             let config = NodeConfig::load(&overrides)?;
             init_logging(&config)?;
-            let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
+            let runtime = node_runtime()?;
             runtime.block_on(serve(config))
         }
         Command::Rebuild(overrides) => {

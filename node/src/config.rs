@@ -61,7 +61,8 @@ pub struct NodeConfig {
     /// Multiaddresses to listen on; empty means the addresses the roster lists for this node.
     #[serde(default)]
     pub listen: Vec<String>,
-    /// Seconds between heads exchanges with every connected peer.
+    /// Seconds between heads exchanges with each connected peer (see `node::heads_spacing`
+    /// for large rosters).
     #[serde(default = "default_sync_interval")]
     pub sync_interval_secs: u64,
     /// Largest gossip message accepted or sent, in bytes.

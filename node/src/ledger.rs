@@ -4,6 +4,12 @@
 //! that arrived early, and the member's signing key. Callers hand it raw entry bytes from
 //! any source and get back, per entry, where it went; everything applied in one call is
 //! committed in one transaction.
+//!
+//! Durability: this member's own entries and fork evidence are on disk before the call
+//! returns. Other members' entries may be committed deferred ([`Ledger::ingest_deferred`]):
+//! visible at once, on disk at the next durable commit or [`Ledger::flush`]. A crash loses
+//! only deferred entries, which peers still hold and sync fetches again; every commit,
+//! deferred or not, writes entries and heads together, so the store stays consistent.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -69,6 +75,8 @@ pub struct Ledger {
     pending: Pending,
     member: MemberCode,
     key: SigningKey,
+    /// Whether a deferred commit is not yet on disk.
+    unflushed: bool,
 }
 
 impl Ledger {
@@ -93,6 +101,7 @@ impl Ledger {
             pending: Pending::default(),
             member,
             key,
+            unflushed: false,
         })
     }
 
@@ -106,20 +115,54 @@ impl Ledger {
         self.pending.len()
     }
 
-    /// Validates and places received entries; everything applied is committed at once.
+    /// Validates and places received entries; everything applied is committed at once,
+    /// durably.
     pub fn ingest(&mut self, items: &[Vec<u8>], now_ms: u64) -> Result<Ingested> {
+        self.ingest_with(items, now_ms, false)
+    }
+
+    /// As [`Ledger::ingest`], but the commit does not wait for the disk unless it applies
+    /// an entry of this member's own feed or keeps fork evidence. For entries that peers
+    /// also hold, such as gossip: a flush per entry would cost more than the entry.
+    pub fn ingest_deferred(&mut self, items: &[Vec<u8>], now_ms: u64) -> Result<Ingested> {
+        self.ingest_with(items, now_ms, true)
+    }
+
+    /// Whether a deferred commit is not yet on disk.
+    pub fn is_unflushed(&self) -> bool {
+        self.unflushed
+    }
+
+    /// Puts every deferred commit on disk; does nothing if there is none.
+    pub fn flush(&mut self) -> Result<()> {
+        if self.unflushed {
+            self.store.flush()?;
+            self.unflushed = false;
+        }
+        Ok(())
+    }
+
+    fn ingest_with(&mut self, items: &[Vec<u8>], now_ms: u64, defer: bool) -> Result<Ingested> {
         let mut result = Ingested::default();
         let mut heads = self.heads.clone();
+        let checked = verify_all(&self.roster, items);
         let mut batch = self.store.batch()?;
-        for bytes in items {
-            let placement = match verify_entry(&self.roster, bytes) {
+        for checked in checked {
+            let placement = match checked {
                 Ok(entry) => self.place(&mut batch, &mut heads, entry, now_ms, &mut result)?,
                 Err(error) => Placement::Rejected(error),
             };
             result.placements.push(placement);
         }
         if !result.applied.is_empty() || !result.new_forks.is_empty() {
-            batch.commit()?;
+            let own = |entry: &VerifiedEntry| entry.signed.entry.author == self.member;
+            if defer && result.new_forks.is_empty() && !result.applied.iter().any(own) {
+                batch.commit_deferred()?;
+                self.unflushed = true;
+            } else {
+                batch.commit()?;
+                self.unflushed = false;
+            }
             self.heads = heads;
         }
         Ok(result)
@@ -152,6 +195,7 @@ impl Ledger {
         let mut batch = self.store.batch()?;
         batch.append(&verified, now_ms)?;
         batch.commit()?;
+        self.unflushed = false;
         self.heads.insert(self.member, verified.as_head());
         Ok(Ok(verified))
     }
@@ -245,6 +289,51 @@ impl Ledger {
             result.gaps.remove(&author);
         }
     }
+}
+
+/// Entries from which a batch is checked on several threads: below it, starting the
+/// threads costs more than they save.
+const PARALLEL_CHECK_FROM: usize = 64;
+/// Most threads that check one batch.
+const MAX_CHECK_THREADS: usize = 4;
+
+/// Checks every entry on its own ([`verify_entry`], strict signature check included), in
+/// input order. A sync page is checked on every core: the signatures are most of the
+/// ledger's time, and while a node catches up it has little else to do. Each entry gets
+/// exactly the single check a gossiped entry gets, so every node judges an entry alike.
+fn verify_all(roster: &Roster, items: &[Vec<u8>]) -> Vec<Result<VerifiedEntry, ValidationError>> {
+    let check = |part: &[Vec<u8>]| -> Vec<_> {
+        part.iter()
+            .map(|bytes| verify_entry(roster, bytes))
+            .collect()
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |cores| cores.get())
+        .min(MAX_CHECK_THREADS);
+    if threads < 2 || items.len() < PARALLEL_CHECK_FROM {
+        return check(items);
+    }
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = items
+            .chunks(items.len().div_ceil(threads))
+            .map(|part| {
+                // A thread that cannot start leaves its part to this one.
+                let spawned = std::thread::Builder::new()
+                    .name("vigia-check".into())
+                    .spawn_scoped(scope, move || check(part));
+                (part, spawned.ok())
+            })
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|(part, thread)| match thread {
+                Some(thread) => thread
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                None => check(part),
+            })
+            .collect()
+    })
 }
 
 /// Stores a fork as evidence; the first time it is seen, logs it and reports it.

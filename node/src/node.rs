@@ -24,7 +24,7 @@ use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageId, PublishE
 use libp2p::identity::Keypair;
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
-use libp2p::swarm::{ListenError, SwarmEvent};
+use libp2p::swarm::{ConnectionId, ListenError, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, Swarm, ping};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -69,6 +69,20 @@ const MAX_FORK_PROBES: usize = 1_024;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// How often dial schedules are checked.
 const REDIAL_TICK: Duration = Duration::from_millis(250);
+/// Failed pings in a row after which a connection is taken for dead.
+const MAX_PING_FAILURES: u32 = 2;
+/// Shortest spacing of this node's heads exchanges. The node exchanges heads with one
+/// connected peer at a time, in turn, so that each peer is asked once per sync interval;
+/// with many peers the turn slows to this spacing, so a node starts at most four exchanges
+/// a second whatever the roster's size (every exchange is a stream, a negotiation and two
+/// lists of N heads on both sides). A node still hears some peer's heads more often than
+/// that, because every peer also asks it.
+const MIN_HEADS_SPACING: Duration = Duration::from_millis(250);
+/// Longest time a gossiped entry of another member stays committed but not yet on disk.
+/// A crash loses at most this much of them, and sync fetches them again from the peers
+/// that gossiped them; one flush a second costs a few milliseconds of disk time, where a
+/// flush per entry took longer than everything else a receiver does with it.
+const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What a node needs to start, already loaded and checked.
 pub struct NodeSetup {
@@ -345,6 +359,10 @@ impl Node {
             fork_probes: HashSet::new(),
             peer_limits: HashMap::new(),
             conduct: Conduct::default(),
+            unflushed: false,
+            ping_failures: HashMap::new(),
+            heads_order: Vec::new(),
+            heads_turn: 0,
         };
         let task = tokio::spawn(event_loop.run());
         Ok(Node {
@@ -533,12 +551,16 @@ struct Job {
     origins: Vec<Origin>,
     /// Range answers in this job: (peer, author, first sequence number asked).
     pages: Vec<(PeerId, MemberCode, u64)>,
+    /// Whether to put deferred commits on disk after the entries.
+    flush: bool,
 }
 
 struct IngestDone {
     origins: Vec<Origin>,
     pages: Vec<(PeerId, MemberCode, u64)>,
     result: Result<Ingested>,
+    /// Whether the ledger holds a deferred commit not yet on disk.
+    unflushed: bool,
 }
 
 /// A range request in flight, kept to check that its answer is what was asked.
@@ -661,6 +683,14 @@ struct EventLoop {
     peer_limits: HashMap<PeerId, u32>,
     /// What each peer sent that no correct node sends.
     conduct: Conduct,
+    /// Whether the ledger holds a deferred commit not yet on disk.
+    unflushed: bool,
+    /// Failed pings in a row, per open connection that has any.
+    ping_failures: HashMap<ConnectionId, u32>,
+    /// Every roster peer in a fixed order, the order of heads exchanges.
+    heads_order: Vec<PeerId>,
+    /// Position in `heads_order` of the next heads exchange.
+    heads_turn: usize,
 }
 
 async fn next_ingest(ingest: &mut Option<JoinHandle<IngestDone>>) -> IngestDone {
@@ -670,6 +700,7 @@ async fn next_ingest(ingest: &mut Option<JoinHandle<IngestDone>>) -> IngestDone 
                 origins: Vec::new(),
                 pages: Vec::new(),
                 result: Err(anyhow!("ingest task failed: {err}")),
+                unflushed: true,
             });
             *ingest = None;
             done
@@ -687,11 +718,40 @@ async fn next_served(
     serving.next().await.and_then(Result::ok)
 }
 
+/// An orderly stop leaves nothing for sync to fetch again.
+/// Time between two heads exchanges, so that each of `peers` is asked once per
+/// `sync_interval`, or once per `peers` × [`MIN_HEADS_SPACING`] when that is longer.
+fn heads_spacing(sync_interval: Duration, peers: usize) -> Duration {
+    let peers = u32::try_from(peers.max(1)).unwrap_or(u32::MAX);
+    (sync_interval / peers).max(MIN_HEADS_SPACING)
+}
+
+async fn flush_before_stop(shared: Arc<Shared>) {
+    let flushed = tokio::task::spawn_blocking(move || {
+        shared
+            .ledger
+            .lock()
+            .map_err(|_| anyhow!("ledger lock poisoned"))
+            .and_then(|mut ledger| ledger.flush())
+    })
+    .await;
+    match flushed {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => tracing::error!(err = %format!("{err:#}"), "cannot flush the store"),
+        Err(err) => tracing::error!(err = %err, "flush task failed"),
+    }
+}
+
 impl EventLoop {
     async fn run(mut self) {
         let mut redial_tick = tokio::time::interval(REDIAL_TICK);
-        let mut sync_tick = tokio::time::interval(self.sync_interval);
+        self.heads_order = self.roster_peers.peers.keys().copied().collect();
+        self.heads_order.sort();
+        let mut sync_tick =
+            tokio::time::interval(heads_spacing(self.sync_interval, self.heads_order.len()));
         sync_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut flush_tick = tokio::time::interval(FLUSH_INTERVAL);
+        flush_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
@@ -707,13 +767,18 @@ impl EventLoop {
                     }
                 }
                 _ = redial_tick.tick() => self.redial_due(),
-                _ = sync_tick.tick() => self.exchange_heads_with_all(),
+                _ = sync_tick.tick() => self.exchange_heads_in_turn(),
+                _ = flush_tick.tick(), if self.unflushed => {
+                    self.queued.flush = true;
+                    self.start_ingest();
+                }
             }
         }
         if let Some(task) = self.ingest.take() {
             // Let the running transaction finish so its verdicts are not lost mid-write.
             let _ = task.await;
         }
+        flush_before_stop(self.shared.clone()).await;
         self.close_network().await;
         tracing::info!(member = %self.shared.member, "node stopped");
     }
@@ -929,10 +994,12 @@ impl EventLoop {
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
+                connection_id,
                 num_established,
                 cause,
                 ..
             } => {
+                self.ping_failures.remove(&connection_id);
                 self.redial
                     .closed(&peer_id, num_established, Instant::now());
                 self.seen(peer_id);
@@ -1004,15 +1071,38 @@ impl EventLoop {
             BehaviourEvent::Ping(ping::Event {
                 peer,
                 connection,
-                result: Err(err),
-                ..
-            }) => {
-                tracing::warn!(peer = %peer, %err, "ping failed; closing the connection");
-                self.swarm.close_connection(connection);
-            }
+                result,
+            }) => self.on_ping(peer, connection, result),
             BehaviourEvent::Sync(event) => self.on_sync_event(event),
             _ => {}
         }
+    }
+
+    /// A connection is closed after [`MAX_PING_FAILURES`] failed pings in a row, not one: on
+    /// a saturated CPU a ping stream can time out in negotiation on a live connection, and
+    /// closing it costs a redial and a handshake on the same saturated CPU.
+    fn on_ping(
+        &mut self,
+        peer: PeerId,
+        connection: ConnectionId,
+        result: Result<Duration, ping::Failure>,
+    ) {
+        let err = match result {
+            Ok(_) => {
+                self.ping_failures.remove(&connection);
+                return;
+            }
+            Err(err) => err,
+        };
+        let failures = self.ping_failures.entry(connection).or_default();
+        *failures += 1;
+        if *failures < MAX_PING_FAILURES {
+            tracing::debug!(peer = %peer, %err, failures = *failures, "ping failed");
+            return;
+        }
+        tracing::warn!(peer = %peer, %err, "pings failed repeatedly; closing the connection");
+        self.ping_failures.remove(&connection);
+        self.swarm.close_connection(connection);
     }
 
     fn queue_gossip(&mut self, peer: PeerId, id: MessageId, data: Vec<u8>) {
@@ -1372,10 +1462,15 @@ impl EventLoop {
             .send_request(&peer, RequestFrame::Valid(request));
     }
 
-    fn exchange_heads_with_all(&mut self) {
-        let connected: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
-        for peer in connected {
-            self.exchange_heads(peer);
+    /// Exchanges heads with the next connected peer in turn.
+    fn exchange_heads_in_turn(&mut self) {
+        for _ in 0..self.heads_order.len() {
+            let peer = self.heads_order[self.heads_turn % self.heads_order.len()];
+            self.heads_turn = (self.heads_turn + 1) % self.heads_order.len();
+            if self.swarm.is_connected(&peer) {
+                self.exchange_heads(peer);
+                return;
+            }
         }
     }
 
@@ -1420,7 +1515,8 @@ impl EventLoop {
     }
 
     fn start_ingest(&mut self) {
-        let idle = self.queued.items.is_empty() && self.queued.pages.is_empty();
+        let queued = &self.queued;
+        let idle = queued.items.is_empty() && queued.pages.is_empty() && !queued.flush;
         if self.ingest.is_some() || idle && self.gossip_queued == 0 {
             return;
         }
@@ -1436,20 +1532,41 @@ impl EventLoop {
         self.gossip_queue.retain(|_, queue| !queue.is_empty());
         let shared = self.shared.clone();
         self.ingest = Some(tokio::task::spawn_blocking(move || {
-            let result = shared
-                .ledger
-                .lock()
-                .map_err(|_| anyhow!("ledger lock poisoned"))
-                .and_then(|mut ledger| ledger.ingest(&job.items, shared.clock.now_ms()));
+            let mut ledger = match shared.ledger.lock() {
+                Ok(ledger) => ledger,
+                Err(_) => {
+                    return IngestDone {
+                        origins: job.origins,
+                        pages: job.pages,
+                        result: Err(anyhow!("ledger lock poisoned")),
+                        unflushed: true,
+                    };
+                }
+            };
+            // Gossip alone is deferred: its entries are held by the peers that sent them.
+            // A sync page is durable, so that catching up never goes backwards after a
+            // crash and the heads the node reports during it are on disk.
+            let result = if job.pages.is_empty() {
+                ledger.ingest_deferred(&job.items, shared.clock.now_ms())
+            } else {
+                ledger.ingest(&job.items, shared.clock.now_ms())
+            };
+            if job.flush
+                && let Err(err) = ledger.flush()
+            {
+                tracing::error!(err = %format!("{err:#}"), "cannot flush the store");
+            }
             IngestDone {
                 origins: job.origins,
                 pages: job.pages,
                 result,
+                unflushed: ledger.is_unflushed(),
             }
         }));
     }
 
     fn on_ingested(&mut self, done: IngestDone) {
+        self.unflushed = done.unflushed;
         let ingested = match done.result {
             Ok(ingested) => ingested,
             Err(err) => {

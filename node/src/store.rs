@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use redb::{
-    Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
+    Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition,
+    WriteTransaction,
 };
 use vigia_protocol::entry::Head;
 use vigia_protocol::validate::{Fork, VerifiedEntry};
@@ -88,6 +89,15 @@ impl Store {
                 .begin_write()
                 .context("cannot start write transaction")?,
         })
+    }
+
+    /// Makes every deferred batch durable, with one empty durable commit.
+    pub fn flush(&self) -> Result<()> {
+        let txn = self
+            .db
+            .begin_write()
+            .context("cannot start write transaction")?;
+        txn.commit().context("cannot flush deferred commits")
     }
 
     /// A consistent read snapshot.
@@ -226,8 +236,18 @@ impl Batch {
         Ok(previous.is_none())
     }
 
-    /// Makes the batch durable.
+    /// Makes the batch durable, with every deferred batch committed before it.
     pub fn commit(self) -> Result<()> {
+        self.txn.commit().context("cannot commit applied entries")
+    }
+
+    /// Commits the batch without waiting for the disk: readers see it at once, but a crash
+    /// before the next durable commit (see [`Store::flush`]) rolls it back, whole, with
+    /// every deferred batch after the last durable one.
+    pub fn commit_deferred(mut self) -> Result<()> {
+        self.txn
+            .set_durability(Durability::None)
+            .context("cannot defer the commit")?;
         self.txn.commit().context("cannot commit applied entries")
     }
 }

@@ -6,8 +6,10 @@
 //! than the channel), the events it missed are gone: it reloads the whole index from the
 //! views instead, which is correct whatever was missed.
 
+use std::sync::Arc;
+
 use anyhow::Result;
-use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 use vigia_protocol::{Body, EntryRef};
 
 use super::records;
@@ -16,14 +18,19 @@ use crate::search::Directory;
 use crate::views::{self, ContactRecord, InstitutionRecord};
 
 /// Replaces the index with the views in the store.
-pub async fn load(node: &NodeHandle, directory: &Directory) -> Result<()> {
+pub async fn load(node: &NodeHandle, directory: &Arc<Directory>) -> Result<()> {
     let store = node.store().clone();
-    let (contacts, institutions) = tokio::task::spawn_blocking(move || -> Result<_> {
+    let building = directory.clone();
+    // Building the index folds and sorts every name: seconds for a large directory on a
+    // busy machine, which on an async thread would stall the node's event loop with it.
+    tokio::task::spawn_blocking(move || -> Result<_> {
         let read = store.read()?;
-        Ok((views::contacts(&read)?, views::institutions(&read)?))
+        let (contacts, institutions) = (views::contacts(&read)?, views::institutions(&read)?);
+        drop(read);
+        building.rebuild(contacts, institutions);
+        Ok(())
     })
     .await??;
-    directory.rebuild(contacts, institutions);
     tracing::info!(
         contacts = directory.contact_count(),
         "directory index loaded"
@@ -31,29 +38,61 @@ pub async fn load(node: &NodeHandle, directory: &Directory) -> Result<()> {
     Ok(())
 }
 
+/// Most events applied in one blocking task: a sync page's worth.
+const MAX_BATCH: usize = 1_024;
+
 /// Applies the node's events to the index until the node stops.
+///
+/// Every event already waiting is applied in the same blocking task as the first, so a
+/// burst (a catch-up page, a write storm) costs one task rather than one per entry and the
+/// index keeps up instead of falling behind and reloading everything.
 pub async fn follow(
     node: NodeHandle,
-    directory: std::sync::Arc<Directory>,
+    directory: Arc<Directory>,
     mut events: broadcast::Receiver<NodeEvent>,
 ) {
     loop {
-        let result = match events.recv().await {
-            Ok(NodeEvent::Applied(entry)) => apply(&node, &directory, entry).await,
-            Ok(_) => Ok(()),
-            Err(RecvError::Lagged(missed)) => {
-                tracing::warn!(
-                    missed,
-                    "directory index fell behind the node's events; reloading it"
-                );
-                load(&node, &directory).await
+        let mut batch = Vec::new();
+        let mut behind = match events.recv().await {
+            Ok(event) => {
+                batch.extend(applied(event));
+                false
             }
+            Err(RecvError::Lagged(missed)) => fell_behind(missed),
             Err(RecvError::Closed) => return,
+        };
+        while !behind && batch.len() < MAX_BATCH {
+            match events.try_recv() {
+                Ok(event) => batch.extend(applied(event)),
+                Err(TryRecvError::Lagged(missed)) => behind = fell_behind(missed),
+                Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+            }
+        }
+        let result = if behind {
+            load(&node, &directory).await
+        } else {
+            apply(&node, &directory, batch).await
         };
         if let Err(err) = result {
             tracing::error!(err = %format!("{err:#}"), "cannot update the directory index");
         }
     }
+}
+
+fn applied(event: NodeEvent) -> Option<EntryRef> {
+    match event {
+        NodeEvent::Applied(entry) => Some(entry),
+        _ => None,
+    }
+}
+
+/// The events missed are gone: only a reload is right whatever they were.
+fn fell_behind(missed: u64) -> bool {
+    tracing::warn!(
+        missed,
+        "directory index fell behind the node's events; reloading it"
+    );
+    true
 }
 
 /// Applies one entry, if it changes the directory. Also used by handlers right after they
@@ -77,9 +116,21 @@ pub fn apply_body(directory: &Directory, entry: EntryRef, body: &Body) {
     }
 }
 
-async fn apply(node: &NodeHandle, directory: &Directory, entry: EntryRef) -> Result<()> {
-    if let Some(signed) = records::entry(node.store(), entry).await? {
-        apply_body(directory, entry, &signed.entry.body);
+/// Reads each entry back and applies it, on a blocking thread: the store read and the
+/// index update both take the CPU for a while on a large burst.
+async fn apply(node: &NodeHandle, directory: &Arc<Directory>, batch: Vec<EntryRef>) -> Result<()> {
+    if batch.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    let store = node.store().clone();
+    let directory = directory.clone();
+    tokio::task::spawn_blocking(move || -> Result<()> {
+        for entry in batch {
+            if let Some(signed) = records::entry_now(&store, entry)? {
+                apply_body(&directory, entry, &signed.entry.body);
+            }
+        }
+        Ok(())
+    })
+    .await?
 }

@@ -50,6 +50,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow};
+use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 use tokio::sync::{Mutex, Semaphore, watch};
 use tokio::task::JoinHandle;
@@ -146,6 +147,14 @@ impl ApiServer {
         });
         let app = router::build(context, settings.max_body_bytes);
         let mut stopped = stopping;
+        // Without TCP_NODELAY, Nagle's algorithm holds a response's or an event's last small
+        // write until the client acknowledges the previous one, and a client that delays
+        // its acknowledgements (Linux does, by up to 40 ms) then sees it that much later.
+        let listener = listener.tap_io(|stream| {
+            if let Err(err) = stream.set_nodelay(true) {
+                tracing::debug!(%err, "cannot set TCP_NODELAY on an API connection");
+            }
+        });
         let server = tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move {

@@ -28,15 +28,17 @@ async fn blocking<T: Send + 'static>(
 
 /// The entry `reference` names, if the store holds it.
 pub async fn entry(store: &Store, reference: EntryRef) -> Result<Option<SignedEntry>> {
-    blocking(store, move |store| {
-        let page = store.entries(reference.author, reference.seq, 1, usize::MAX)?;
-        let Some(bytes) = page.into_iter().next() else {
-            return Ok(None);
-        };
-        let signed = SignedEntry::from_bytes(&bytes).context("stored entry does not decode")?;
-        Ok((signed.entry.seq == reference.seq).then_some(signed))
-    })
-    .await
+    blocking(store, move |store| entry_now(store, reference)).await
+}
+
+/// As [`entry`], for a caller already on a blocking thread.
+pub fn entry_now(store: &Store, reference: EntryRef) -> Result<Option<SignedEntry>> {
+    let page = store.entries(reference.author, reference.seq, 1, usize::MAX)?;
+    let Some(bytes) = page.into_iter().next() else {
+        return Ok(None);
+    };
+    let signed = SignedEntry::from_bytes(&bytes).context("stored entry does not decode")?;
+    Ok((signed.entry.seq == reference.seq).then_some(signed))
 }
 
 /// Every alert with its acknowledgements, from one snapshot.

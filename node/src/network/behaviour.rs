@@ -17,8 +17,8 @@ use super::RosterPeers;
 use super::sync_codec::SyncCodec;
 use crate::metrics::Metrics;
 
-/// Ping every few seconds; a ping unanswered within [`PING_TIMEOUT`] closes the connection,
-/// which the redialer then replaces.
+/// Ping every few seconds; two pings in a row unanswered within [`PING_TIMEOUT`] close the
+/// connection (see `node::MAX_PING_FAILURES`), which the redialer then replaces.
 pub const PING_INTERVAL: Duration = Duration::from_secs(5);
 /// How long one ping may take.
 pub const PING_TIMEOUT: Duration = Duration::from_secs(10);
@@ -122,6 +122,31 @@ impl Behaviour {
     }
 }
 
+/// Peers a node forwards each new entry to (gossipsub's D). The author already sends its
+/// entry to every peer (flood publish), and every roster node connects to every other, so
+/// the mesh is the fallback for a copy the author could not deliver, not the main path:
+/// every mesh peer forwards one more copy of every entry to a node that usually holds it
+/// already. Three keeps a second path to each node while cutting the copies (and the CPU
+/// that decrypting and dropping them costs) to half of gossipsub's default of six.
+const MESH_PEERS: usize = 3;
+/// Peers told of recent message ids (IHAVE) at each heartbeat, beside the mesh: a third
+/// path for an entry both the author and the mesh missed, before sync's heads exchange.
+const LAZY_PEERS: usize = 3;
+
+/// Messages waiting to be sent to one peer (gossipsub's default is 5,000). A peer that
+/// falls further behind, such as every peer of a saturated machine during a write storm,
+/// loses the newest forwards and fetches them by sync instead, rather than this node
+/// holding 5,000 copies for each of its peers: at N=35 that was 34 × 5,000 × ~700 bytes.
+const MAX_QUEUED_PER_PEER: usize = 1_024;
+
+/// Room above the message limit for what gossipsub's reader may hold besides one message.
+/// libp2p-gossipsub 0.50 compares its whole read buffer with the limit before it cuts out a
+/// message, and a read adds up to 8 KiB, which may be the start of the next message: a
+/// message within a few KiB of the limit would otherwise fail and close the stream, and
+/// what the peer sent after it would be lost. Entries are held to their own, lower limit
+/// ([`vigia_protocol::codec::MAX_ENTRY_BYTES`]) when they are decoded.
+const READ_HEADROOM: usize = 8 * 1024;
+
 /// The gossipsub configuration every node uses (public so that tests can build a peer that
 /// speaks exactly like a node).
 ///
@@ -135,8 +160,15 @@ pub fn gossip_config(
     let config = gossipsub::ConfigBuilder::default()
         .validation_mode(ValidationMode::Anonymous)
         .validate_messages()
-        .max_transmit_size(settings.max_message_bytes)
+        .max_transmit_size(settings.max_message_bytes + READ_HEADROOM)
         .heartbeat_interval(settings.heartbeat)
+        .mesh_n(MESH_PEERS)
+        .mesh_n_low(MESH_PEERS - 1)
+        .mesh_n_high(MESH_PEERS + 1)
+        .mesh_outbound_min(1)
+        .gossip_lazy(LAZY_PEERS)
+        .gossip_factor(0.0)
+        .connection_handler_queue_len(MAX_QUEUED_PER_PEER)
         .message_id_fn(|message| {
             let id = vigia_protocol::entry::hash_of_wire_bytes(&message.data)
                 .map(|hash| hash.0)
