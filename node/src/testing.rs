@@ -10,8 +10,9 @@ use std::net::{TcpListener, UdpSocket};
 use ed25519_dalek::SigningKey;
 use libp2p::identity::Keypair;
 use sha2::{Digest, Sha256};
+use vigia_protocol::entry::hash_signed_bytes;
 use vigia_protocol::roster::{Member, NodeRecord, RosterBody, RosterFile};
-use vigia_protocol::{MemberCode, PublicKey, Roster};
+use vigia_protocol::{Body, Entry, Hash, MemberCode, PublicKey, Roster};
 
 /// Deterministic 32 bytes from a seed and a label.
 pub fn seeded_secret(seed: u64, label: &str) -> [u8; 32] {
@@ -107,4 +108,36 @@ pub fn signed_roster(name: &str, members: &[TestMember]) -> Roster {
     signed_roster_file(name, members)
         .verify()
         .expect("test roster verifies")
+}
+
+/// The first `count` entries of `author`'s feed as wire bytes, the body of entry `seq` made
+/// by `body(seq)`, all issued now.
+pub fn signed_feed(
+    roster: &Roster,
+    author: &TestMember,
+    count: u64,
+    body: impl Fn(u64) -> Body,
+) -> Vec<Vec<u8>> {
+    let mut prev = Hash::ZERO;
+    let issued_at_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as u64;
+    (1..=count)
+        .map(|seq| {
+            let entry = Entry {
+                network: roster.id(),
+                author: author.code,
+                seq,
+                prev,
+                issued_at_ms,
+                body: body(seq),
+            };
+            prev = hash_signed_bytes(&entry.signed_bytes().expect("encodes"));
+            entry
+                .sign(&author.signing_key)
+                .and_then(|signed| signed.to_bytes())
+                .expect("encodes")
+        })
+        .collect()
 }

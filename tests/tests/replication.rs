@@ -2,6 +2,11 @@
 
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
+use vigia_node::ledger::Ledger;
+use vigia_node::store::Store;
+use vigia_node::testing::signed_feed;
 use vigia_node::views;
 use vigia_tests::{TestNetwork, alert, contact, init_logs, same_heads, wait_ready, wait_until};
 
@@ -210,6 +215,61 @@ async fn wiped_node_recovers_its_own_feed_before_publishing_and_continues_the_se
         .expect("publish");
     assert_eq!(next.seq, 6);
     nodes.push(again);
+    let all: Vec<_> = nodes.iter().collect();
+    wait_until("all agree", CONVERGE, || same_heads(&all))
+        .await
+        .expect("converged");
+    for node in &nodes {
+        assert!(
+            node.handle().store().forks().expect("forks").is_empty(),
+            "sequence reused"
+        );
+    }
+    for node in nodes {
+        node.shutdown().await.expect("shutdown");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wiped_node_with_a_feed_of_several_pages_publishes_only_after_holding_all_of_it() {
+    init_logs();
+    // AR's feed is more than three sync pages long and held by BR and CL; AR's own store is
+    // gone. Pages arrive one at a time, so AR must not count itself caught up at a page
+    // boundary: it would publish a sequence number its peers already hold, a fork.
+    let network = TestNetwork::new(&["AR", "BR", "CL"], 12);
+    let feed_length = 3 * u64::from(vigia_protocol::sync::MAX_PAGE_ENTRIES) + 200;
+    let feed = signed_feed(&network.roster, &network.members[0], feed_length, |seq| {
+        contact(&format!("ar-{seq}"), "Ana", "Gómez")
+    });
+    for holder in [1, 2] {
+        let store = Store::open(&network.store_path(holder)).expect("store");
+        let member = &network.members[holder];
+        let mut ledger = Ledger::new(
+            store,
+            Arc::new(network.roster.clone()),
+            member.code,
+            member.signing_key.clone(),
+        )
+        .expect("ledger");
+        for chunk in feed.chunks(1_000) {
+            let ingested = ledger.ingest(chunk, 0).expect("ingest");
+            assert_eq!(ingested.applied.len(), chunk.len());
+        }
+    }
+    let nodes = network.start_all().await;
+    wait_ready(&nodes[0]).await;
+    let ar = network.members[0].code;
+    assert_eq!(
+        nodes[0].handle().heads().expect("heads")[&ar].seq,
+        feed_length,
+        "ready before holding its whole feed"
+    );
+    let next = nodes[0]
+        .handle()
+        .publish(contact("ar-next", "Ana", "Gómez"))
+        .await
+        .expect("publish");
+    assert_eq!(next.seq, feed_length + 1);
     let all: Vec<_> = nodes.iter().collect();
     wait_until("all agree", CONVERGE, || same_heads(&all))
         .await

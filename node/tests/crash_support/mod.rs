@@ -16,8 +16,7 @@ pub use vigia_node::testing::TestMember;
 use vigia_node::testing::{free_port, signed_roster_file};
 use vigia_node::tokens::{Role, TokenStore};
 use vigia_protocol::body::{Availability, Contact};
-use vigia_protocol::entry::hash_signed_bytes;
-use vigia_protocol::{Body, Entry, Hash, Roster};
+use vigia_protocol::{Body, Roster};
 
 /// Seed of every key and of the kill schedule.
 pub const SEED: u64 = u64::from_be_bytes(*b"crash-9\0");
@@ -163,30 +162,9 @@ impl NodeFiles {
     }
 }
 
-/// `count` entries of `author`'s feed, each a contact, in wire form and chained.
+/// The first `count` entries of `author`'s feed, each a contact, as wire bytes.
 pub fn signed_feed(roster: &Roster, author: &TestMember, count: u64) -> Vec<Vec<u8>> {
-    let mut prev = Hash::ZERO;
-    let issued_at_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_millis() as u64;
-    (1..=count)
-        .map(|seq| {
-            let entry = Entry {
-                network: roster.id(),
-                author: author.code,
-                seq,
-                prev,
-                issued_at_ms,
-                body: contact(&format!("c-{seq}")),
-            };
-            prev = hash_signed_bytes(&entry.signed_bytes().expect("encodes"));
-            entry
-                .sign(&author.signing_key)
-                .and_then(|signed| signed.to_bytes())
-                .expect("encodes")
-        })
-        .collect()
+    vigia_node::testing::signed_feed(roster, author, count, |seq| contact(&format!("c-{seq}")))
 }
 
 fn contact(id: &str) -> Body {
