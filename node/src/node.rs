@@ -180,8 +180,10 @@ pub struct PeerStatus {
     pub peer: PeerId,
     /// Whether a connection is open.
     pub connected: bool,
-    /// When a connection last opened or closed, or the peer last sent anything (ms since
-    /// the epoch); `None` if never since this node started.
+    /// When this node last heard from the peer (ms since the epoch): a connection opening,
+    /// a message, a sync exchange or a ping answered; `None` if never since this node
+    /// started. A connection closing is not counted: a dead peer's connection closes by
+    /// timeout, long after its last word.
     pub last_seen_ms: Option<u64>,
     /// The peer's clock minus ours at its last heads exchange, in ms (network delay
     /// included, so a few ms of noise).
@@ -935,7 +937,6 @@ impl EventLoop {
             } => {
                 self.redial
                     .closed(&peer_id, num_established, Instant::now());
-                self.seen(peer_id);
                 self.count_connected();
                 if num_established == 0 {
                     self.plan.peer_gone(&peer_id);
@@ -1010,6 +1011,12 @@ impl EventLoop {
                 tracing::warn!(peer = %peer, %err, "ping failed; closing the connection");
                 self.swarm.close_connection(connection);
             }
+            // An answered ping is contact: it keeps `last_seen` current on a quiet network.
+            BehaviourEvent::Ping(ping::Event {
+                peer,
+                result: Ok(_),
+                ..
+            }) => self.seen(peer),
             BehaviourEvent::Sync(event) => self.on_sync_event(event),
             _ => {}
         }
