@@ -125,13 +125,7 @@ pub fn run(command: Command) -> Result<()> {
             let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
             runtime.block_on(serve(config))
         }
-        Command::Rebuild(overrides) => {
-            let config = NodeConfig::load(&overrides)?;
-            let store = crate::store::Store::open(&config.store_path())?;
-            let count = store.rebuild_views()?;
-            println!("views rebuilt from {count} entries");
-            Ok(())
-        }
+        Command::Rebuild(overrides) => maintenance::rebuild(&overrides),
         Command::Config(overrides) => {
             let config = NodeConfig::load(&overrides)?;
             print!(

@@ -595,6 +595,27 @@ mod restoring {
     }
 
     #[test]
+    fn restore_refuses_the_store_itself_under_any_of_its_names_and_changes_nothing() {
+        let (dir, store_path, _) = backed_up_then_written();
+        let before = std::fs::read(&store_path).expect("store");
+        let linked = dir.path().join("linked.redb");
+        std::fs::hard_link(&store_path, &linked).expect("hard link");
+        let dotted = dir.path().join(".").join("vigia.redb");
+
+        for name in [&store_path, &dotted, &linked] {
+            let error = restore(name, &store_path, &network().roster).expect_err("refused");
+            assert!(
+                matches!(error, RestoreError::SameFile(_)),
+                "{name:?}: {error}"
+            );
+            assert!(error.to_string().contains("not a backup"), "{error}");
+        }
+
+        assert_eq!(std::fs::read(&store_path).expect("store"), before);
+        assert!(!previous_path(&store_path).exists());
+    }
+
+    #[test]
     fn second_restore_refuses_to_lose_the_store_the_first_replaced() {
         let (_dir, store_path, backup_path) = backed_up_then_written();
         restore(&backup_path, &store_path, &network().roster).expect("first");
@@ -730,6 +751,51 @@ mod commands {
     }
 
     #[test]
+    fn every_command_that_needs_the_node_stopped_says_so_while_it_runs() {
+        let Populated { fixture, .. } = populated();
+        let config = config_of(&fixture);
+        let backup_path = fixture.dir.path().join("backup.redb");
+        backup::write(&fixture.store, &backup_path).expect("backup");
+        let config = config.as_os_str();
+        let commands: [Vec<&OsStr>; 3] = [
+            vec!["check".as_ref(), "--config".as_ref(), config],
+            vec!["rebuild".as_ref(), "--config".as_ref(), config],
+            vec![
+                "restore".as_ref(),
+                backup_path.as_ref(),
+                "--config".as_ref(),
+                config,
+            ],
+        ];
+        // The fixture's store stays open in this process, as a running node holds it.
+        for args in commands {
+            let output = vigia_node(&args, &[]);
+            assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+            assert!(
+                text(&output).contains("probably the running node: stop it first"),
+                "{:?}: {}",
+                args[0],
+                text(&output)
+            );
+        }
+        drop(fixture);
+    }
+
+    #[test]
+    fn rebuild_command_refuses_a_missing_store_rather_than_creating_one() {
+        let dir = tempfile::tempdir().expect("dir");
+        let config = write_config(dir.path(), "AR", &dir.path().join("data"), None);
+
+        let output = vigia_node(
+            [OsStr::new("rebuild"), "--config".as_ref(), config.as_ref()],
+            &[],
+        );
+
+        assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+        assert!(!dir.path().join("data/vigia.redb").exists());
+    }
+
+    #[test]
     fn rebuild_command_brings_drifted_views_back_in_line() {
         let Populated { fixture, .. } = populated();
         let config = config_of(&fixture);
@@ -785,6 +851,18 @@ mod commands {
         assert!(dir.path().join("vigia.redb.before-restore").exists());
 
         std::fs::remove_file(dir.path().join("vigia.redb.before-restore")).expect("rm");
+        let onto_itself = vigia_node(args(&dir.path().join("vigia.redb")), &[]);
+        assert_eq!(onto_itself.status.code(), Some(1), "{}", text(&onto_itself));
+        assert!(
+            !text(&onto_itself).contains("restored"),
+            "{}",
+            text(&onto_itself)
+        );
+        assert!(
+            text(&onto_itself).contains("not a backup"),
+            "{}",
+            text(&onto_itself)
+        );
         let empty = dir.path().join("empty.redb");
         std::fs::write(&empty, b"").expect("empty file");
         let refused = vigia_node(args(&empty), &[]);

@@ -2,6 +2,8 @@
 //!
 //! Order, so that the store's name always holds a whole store (the old one or the backup)
 //! and no node can open it half way:
+//! 0. a "backup" that is the store itself (the same path, or another name of the same
+//!    inode such as its `.before-restore` link) is refused before anything is touched;
 //! 1. the store is opened with redb, which fails while a node has it open, and held open
 //!    so that a node starting meanwhile fails to open it (a store too damaged to open is
 //!    replaced all the same: redb takes its lock before it reads, so no process had it);
@@ -38,8 +40,15 @@ pub const PREVIOUS_SUFFIX: &str = ".before-restore";
 #[non_exhaustive]
 pub enum RestoreError {
     /// A process (the node) has the store open.
-    #[error("{} is open in another process; stop the node first", .0.display())]
+    #[error("{}", super::in_use(.0))]
     InUse(PathBuf),
+    /// The backup is the store itself (the same path, or another name of the same file).
+    #[error(
+        "{} is the node's store itself, not a backup of it; restore from a file written by \
+         `vigia-node backup`",
+        .0.display()
+    )]
+    SameFile(PathBuf),
     /// An earlier restore left the store it replaced, which this one would lose.
     #[error("{} exists from an earlier restore; move it away first", .0.display())]
     PreviousExists(PathBuf),
@@ -76,6 +85,9 @@ pub fn restore(
     store_path: &Path,
     roster: &Roster,
 ) -> Result<Restored, RestoreError> {
+    if same_file(backup, store_path) {
+        return Err(RestoreError::SameFile(backup.to_owned()));
+    }
     let dir = match store_path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
@@ -119,6 +131,23 @@ pub fn restore(
         previous: kept,
         previous_damage,
     })
+}
+
+/// Whether `backup` and `store` name one file: the same path once links and `..` are
+/// resolved, or the same inode (a hard link, such as the `.before-restore` name a restore
+/// gives the store). A store that does not exist yet is nobody's backup.
+fn same_file(backup: &Path, store: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let (Ok(backup_path), Ok(store_path)) = (backup.canonicalize(), store.canonicalize()) else {
+        return false;
+    };
+    if backup_path == store_path {
+        return true;
+    }
+    match (std::fs::metadata(backup), std::fs::metadata(store)) {
+        (Ok(backup), Ok(store)) => backup.dev() == store.dev() && backup.ino() == store.ino(),
+        _ => false,
+    }
 }
 
 fn copy_file(from: &Path, to: &File) -> Result<()> {
