@@ -111,9 +111,26 @@ pub enum TokenCommand {
 /// error chain on failure.
 pub fn main() {
     if let Err(error) = run(Cli::parse().command) {
-        eprintln!("vigia-node: {error:#}");
+        print_error(&error);
         std::process::exit(1);
     }
+}
+
+/// Prints a failed command's error on standard error as both `vigia-node` and `vigia`
+/// print it, so an operator reads one shape whichever binary ran the command.
+pub fn print_error(error: &anyhow::Error) {
+    // Nothing is left to report a failure to write the report to.
+    let _ = write_error(&mut std::io::stderr().lock(), error);
+}
+
+/// `error:` with the outermost context (what failed), then one `caused by:` line per cause
+/// (why), outermost first.
+pub fn write_error(out: &mut dyn std::io::Write, error: &anyhow::Error) -> std::io::Result<()> {
+    writeln!(out, "error: {error}")?;
+    for cause in error.chain().skip(1) {
+        writeln!(out, "  caused by: {cause}")?;
+    }
+    Ok(())
 }
 
 /// Runs one command.

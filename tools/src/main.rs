@@ -12,11 +12,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            // The outermost context says what failed, the causes below it say why.
-            eprintln!("error: {err}");
-            for cause in err.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
-            }
+            vigia_node::cli::print_error(&err);
             ExitCode::FAILURE
         }
     }
