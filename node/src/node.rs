@@ -108,9 +108,10 @@ impl NodeSetup {
                     .with_context(|| format!("bad listen address {address:?}"))
             })
             .collect::<Result<_>>()?;
-        std::fs::create_dir_all(&config.data_dir).with_context(|| {
-            format!("cannot create data directory {}", config.data_dir.display())
-        })?;
+        crate::files::create_private_dir(&config.data_dir)
+            .context("cannot create data directory")?;
+        crate::files::warn_if_exposed(&config.data_dir, "the data directory");
+        crate::files::warn_if_exposed(&config.store_path(), "the store");
         Ok(Self {
             roster,
             member: config.member,

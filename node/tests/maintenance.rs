@@ -507,6 +507,31 @@ mod restoring {
         store.heads().expect("heads")[&code("AR")].seq
     }
 
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path)
+            .expect("metadata")
+            .permissions()
+            .mode()
+            & 0o777
+    }
+
+    #[test]
+    fn the_store_its_backups_and_the_store_a_restore_keeps_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let (_dir, store_path, backup_path) = backed_up_then_written();
+        assert_eq!(mode(&store_path), 0o600, "a new store");
+        assert_eq!(mode(&backup_path), 0o600, "a backup");
+        // A store made by an older version under the default umask.
+        std::fs::set_permissions(&store_path, std::fs::Permissions::from_mode(0o644))
+            .expect("chmod");
+
+        restore(&backup_path, &store_path, &network().roster).expect("restore");
+
+        assert_eq!(mode(&store_path), 0o600, "the restored store");
+        assert_eq!(mode(&previous_path(&store_path)), 0o600, "the kept store");
+    }
+
     #[test]
     fn restore_puts_the_backup_in_place_and_keeps_the_replaced_store() {
         let (_dir, store_path, backup_path) = backed_up_then_written();
@@ -779,6 +804,32 @@ mod commands {
             );
         }
         drop(fixture);
+    }
+
+    #[test]
+    fn a_data_directory_made_by_a_command_is_for_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("dir");
+        let data = dir.path().join("data");
+        let config = write_config(dir.path(), "AR", &data, None);
+
+        let output = vigia_node(
+            [
+                OsStr::new("token"),
+                "create".as_ref(),
+                "--role".as_ref(),
+                "admin".as_ref(),
+                "--label".as_ref(),
+                "it".as_ref(),
+                "--config".as_ref(),
+                config.as_ref(),
+            ],
+            &[],
+        );
+
+        assert!(output.status.success(), "{}", text(&output));
+        let mode = std::fs::metadata(&data).expect("made").permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
     }
 
     #[test]

@@ -23,6 +23,7 @@
 
 use std::fs::File;
 use std::io::ErrorKind;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -92,8 +93,7 @@ pub fn restore(
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     };
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    crate::files::create_private_dir(dir).context("cannot create data directory")?;
     let previous = previous_path(store_path);
     if previous.symlink_metadata().is_ok() {
         return Err(RestoreError::PreviousExists(previous));
@@ -121,6 +121,13 @@ pub fn restore(
     copy.persist(store_path)
         .map_err(|error| error.error)
         .with_context(|| format!("cannot move the backup to {}", store_path.display()))?;
+    // The kept store has only its second name now; a store made before stores were
+    // private may be readable by others, and the kept copy need not stay so.
+    if let Some(kept) = &kept {
+        let private = std::fs::Permissions::from_mode(crate::files::PRIVATE_FILE_MODE);
+        std::fs::set_permissions(kept, private)
+            .with_context(|| format!("cannot make {} private", kept.display()))?;
+    }
     File::open(dir)
         .and_then(|dir| dir.sync_all())
         .with_context(|| format!("cannot flush directory {}", dir.display()))?;
