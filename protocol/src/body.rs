@@ -395,7 +395,11 @@ impl Institution {
                 problems.check(check_name(field, name));
             }
         }
-        problems.check(check_text("institution.address", &self.address, MAX_NAME_CHARS));
+        problems.check(check_text(
+            "institution.address",
+            &self.address,
+            MAX_NAME_CHARS,
+        ));
         problems.list("institution.phones", &self.phones, check_phone);
         problems.list("institution.emails", &self.emails, check_email);
         problems
