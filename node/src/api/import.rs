@@ -588,10 +588,11 @@ fn rejected(errors: RowErrors) -> ApiError {
     } else {
         format!("{rows} rows have")
     };
-    let errors_text = if total == 1 {
-        "1 error".to_owned()
-    } else {
-        format!("{total} errors")
+    // "3 rows have errors" while each bad row has one; the count of errors when it differs.
+    let errors_text = match total {
+        _ if total == rows => "errors".to_owned(),
+        1 => "1 error".to_owned(),
+        _ => format!("{total} errors"),
     };
     let not_listed = total - listed.len();
     ApiError::new(
