@@ -96,7 +96,10 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(error.line, header, "a header error off the header's line");
             }
         }
-        Err(ImportError::Rows(errors)) => assert_locates_rows(&errors, lines, header_line(data)),
+        Err(ImportError::Rows(errors)) => {
+            assert!(errors.listed.len() <= errors.total && errors.rows <= errors.total);
+            assert_locates_rows(&errors.listed, lines, header_line(data));
+        }
         Err(ImportError::TooManyRows) => {}
         Err(other) => panic!("an import error this target does not know: {other:?}"),
     }

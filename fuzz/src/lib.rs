@@ -7,7 +7,7 @@
 use std::sync::LazyLock;
 
 use vigia_fuzz_fixtures::{DIRECTORY_INSTITUTIONS, contact, fixture, institution, sample_feeds};
-use vigia_node::api::csv_format::{CONTACT_COLUMNS, CellError, INSTITUTION_COLUMNS};
+use vigia_node::api::csv_format::{CONTACT_COLUMNS, CellError, INSTITUTION_COLUMNS, MEMBER_COLUMN};
 use vigia_node::search::Directory;
 use vigia_node::views::{ContactRecord, InstitutionRecord};
 use vigia_protocol::body::{Availability, InstitutionKind};
@@ -67,7 +67,9 @@ pub fn line_count(text: &str) -> u64 {
 
 /// Whether `column` is one a spreadsheet user can find: a column of either layout.
 pub fn is_known_column(column: &str) -> bool {
-    CONTACT_COLUMNS.contains(&column) || INSTITUTION_COLUMNS.contains(&column)
+    column == MEMBER_COLUMN
+        || CONTACT_COLUMNS.contains(&column)
+        || INSTITUTION_COLUMNS.contains(&column)
 }
 
 /// Panics unless `error` says where it is: a line within the file and a reason.
@@ -81,15 +83,15 @@ pub fn assert_locates(error: &CellError, lines: u64) {
 }
 
 /// Panics unless the errors of bad rows each name a row after the header's line, in file
-/// order (one error per row), and a column of the layout or none (a problem with the whole
-/// row).
+/// order (a row may have several), and a column of the layout or none (a problem with the
+/// whole row).
 pub fn assert_locates_rows(errors: &[CellError], lines: u64, header: u64) {
     assert!(!errors.is_empty(), "a rejected file lists no error");
     let mut previous_line = header;
     for error in errors {
         assert_locates(error, lines);
         assert!(
-            error.line > previous_line,
+            error.line > header && error.line >= previous_line,
             "row error on line {} follows line {previous_line}: {errors:?}",
             error.line
         );

@@ -118,7 +118,7 @@ pub fn main() {
         if stdout.cut_short(&error) {
             return;
         }
-        eprintln!("vigia-node: {error:#}");
+        print_error(&error);
         std::process::exit(1);
     }
 }
@@ -192,6 +192,23 @@ fn node_runtime() -> Result<tokio::runtime::Runtime> {
         .context("cannot start the runtime")
 }
 
+/// Prints a failed command's error on standard error as both `vigia-node` and `vigia`
+/// print it, so an operator reads one shape whichever binary ran the command.
+pub fn print_error(error: &anyhow::Error) {
+    // Nothing is left to report a failure to write the report to.
+    let _ = write_error(&mut std::io::stderr().lock(), error);
+}
+
+/// `error:` with the outermost context (what failed), then one `caused by:` line per cause
+/// (why), outermost first.
+pub fn write_error(out: &mut dyn std::io::Write, error: &anyhow::Error) -> std::io::Result<()> {
+    writeln!(out, "error: {error}")?;
+    for cause in error.chain().skip(1) {
+        writeln!(out, "  caused by: {cause}")?;
+    }
+    Ok(())
+}
+
 /// Runs one command, writing its results to `out` (progress and notes go to standard error).
 pub fn run(command: Command, out: &mut dyn Write) -> Result<()> {
     match command {
@@ -201,13 +218,7 @@ pub fn run(command: Command, out: &mut dyn Write) -> Result<()> {
             let runtime = node_runtime()?;
             runtime.block_on(serve(config))
         }
-        Command::Rebuild(overrides) => {
-            let config = NodeConfig::load(&overrides)?;
-            let store = crate::store::Store::open(&config.store_path())?;
-            let count = store.rebuild_views()?;
-            writeln!(out, "views rebuilt from {count} entries")?;
-            Ok(())
-        }
+        Command::Rebuild(overrides) => maintenance::rebuild(&overrides, out),
         Command::Config(overrides) => {
             let config = NodeConfig::load(&overrides)?;
             let text = toml::to_string(&config).context("cannot print the configuration")?;

@@ -5,11 +5,15 @@
 //!   irreplaceable, and a roster being signed by others must not be silently reset;
 //! - a file that is meant to be replaced is replaced whole or not at all
 //!   ([`replace_atomically`]), so an interrupted `roster sign` leaves the previous roster, not
-//!   half of one.
+//!   half of one;
+//! - what holds the directory (the data directory, the store, its backups) is created for
+//!   its owner only ([`create_private_dir`], [`create_private_file`]), and an existing one
+//!   that others can read is reported ([`warn_if_exposed`]): it is contact data of people
+//!   whose work is sensitive.
 
-use std::fs::{self, File, OpenOptions, Permissions};
+use std::fs::{self, DirBuilder, File, OpenOptions, Permissions};
 use std::io::{ErrorKind, Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
@@ -17,6 +21,60 @@ use anyhow::{Context, Result, bail};
 /// Mode of a replaced file that did not exist before: the files `vigia` replaces (rosters)
 /// hold nothing secret.
 const DEFAULT_REPLACED_MODE: u32 = 0o644;
+
+/// Mode of a directory only its owner may enter and list.
+pub const PRIVATE_DIR_MODE: u32 = 0o700;
+/// Mode of a file only its owner may read and write.
+pub const PRIVATE_FILE_MODE: u32 = 0o600;
+
+/// Creates `path` and any missing parents with [`PRIVATE_DIR_MODE`]; an existing directory
+/// is left as it is (see [`warn_if_exposed`]).
+pub fn create_private_dir(path: &Path) -> Result<()> {
+    DirBuilder::new()
+        .recursive(true)
+        .mode(PRIVATE_DIR_MODE)
+        .create(path)
+        .with_context(|| format!("cannot create directory {}", path.display()))
+}
+
+/// Creates `path` empty with [`PRIVATE_FILE_MODE`] unless it exists, so that whatever
+/// opens it next (redb) never creates it with the umask's wider default.
+pub fn create_private_file(path: &Path) -> Result<()> {
+    let created = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(PRIVATE_FILE_MODE)
+        .open(path);
+    match created {
+        Ok(_) => Ok(()),
+        Err(err) if err.kind() == ErrorKind::AlreadyExists => Ok(()),
+        Err(err) => Err(err).context(format!("cannot create {}", path.display())),
+    }
+}
+
+/// The permission bits of `path` if its group or other users have any access to it.
+pub fn exposed_mode(path: &Path) -> Option<u32> {
+    let mode = fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then_some(mode)
+}
+
+/// Logs a warning if other users can reach `path`, which holds the directory (`what`
+/// names it in the log). Warned, not refused: a node must still start in an incident,
+/// and the data was readable since the mode was set anyway.
+pub fn warn_if_exposed(path: &Path, what: &str) {
+    if let Some(mode) = exposed_mode(path) {
+        let wanted = if path.is_dir() {
+            PRIVATE_DIR_MODE
+        } else {
+            PRIVATE_FILE_MODE
+        };
+        tracing::warn!(
+            file = %path.display(),
+            mode = format!("{mode:o}"),
+            "{what} is readable by other users of this machine; chmod {wanted:o} it",
+        );
+    }
+}
 
 /// Reads a whole text file of at most `limit` bytes.
 ///
@@ -119,6 +177,25 @@ mod tests {
         assert_eq!(mode & 0o777, 0o640);
         let leftovers = fs::read_dir(dir.path()).expect("list").count();
         assert_eq!(leftovers, 1, "the temporary file must be gone");
+    }
+
+    #[test]
+    fn private_directories_and_files_are_for_their_owner_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("a/data");
+        create_private_dir(&data).expect("create");
+        let mode = |path: &Path| fs::metadata(path).expect("metadata").permissions().mode();
+        assert_eq!(mode(&data) & 0o777, PRIVATE_DIR_MODE);
+        assert_eq!(exposed_mode(&data), None);
+        let store = data.join("vigia.redb");
+        create_private_file(&store).expect("create");
+        assert_eq!(mode(&store) & 0o777, PRIVATE_FILE_MODE);
+        fs::write(&store, b"kept").expect("write");
+        create_private_file(&store).expect("an existing file is left");
+        assert_eq!(fs::read(&store).expect("read"), b"kept");
+
+        fs::set_permissions(&store, Permissions::from_mode(0o644)).expect("chmod");
+        assert_eq!(exposed_mode(&store), Some(0o644));
     }
 
     #[test]

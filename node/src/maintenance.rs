@@ -10,11 +10,41 @@
 //!   store, keeping the replaced file.
 //!
 //! redb lets one process open a file, so a running node's store is reached only through
-//! the node: [`store_in_use`] tells that case apart from a real failure to open.
+//! the node: [`store_in_use`] tells that case apart from a real failure to open, and
+//! [`open_stopped`] is how every command that needs the node stopped opens the store, so
+//! each explains that case the same way.
+
+use std::path::Path;
+
+use crate::store::Store;
 
 pub mod backup;
 pub mod check;
 pub mod restore;
+
+/// Opens the existing store at `path` for a command that needs the node stopped; while a
+/// process holds it, the error says so and what to do, with `hint` (another way to get
+/// the job done, if there is one) after it.
+pub fn open_stopped(path: &Path, hint: Option<&str>) -> anyhow::Result<Store> {
+    Store::open_existing(path).map_err(|error| {
+        if !store_in_use(&error) {
+            return error;
+        }
+        match hint {
+            Some(hint) => error.context(format!("{}; {hint}", in_use(path))),
+            None => error.context(in_use(path)),
+        }
+    })
+}
+
+/// What to tell an operator whose command found the store at `path` open elsewhere.
+pub fn in_use(path: &Path) -> String {
+    format!(
+        "{} is open in another process, probably the running node: stop it first (the node \
+         must not run while its store is rebuilt, checked or restored)",
+        path.display()
+    )
+}
 
 /// Whether opening a store failed because another process (a running node, another
 /// maintenance command) has it open.

@@ -122,9 +122,10 @@ impl NodeSetup {
                     .with_context(|| format!("bad listen address {address:?}"))
             })
             .collect::<Result<_>>()?;
-        std::fs::create_dir_all(&config.data_dir).with_context(|| {
-            format!("cannot create data directory {}", config.data_dir.display())
-        })?;
+        crate::files::create_private_dir(&config.data_dir)
+            .context("cannot create data directory")?;
+        crate::files::warn_if_exposed(&config.data_dir, "the data directory");
+        crate::files::warn_if_exposed(&config.store_path(), "the store");
         Ok(Self {
             roster,
             member: config.member,
@@ -194,8 +195,10 @@ pub struct PeerStatus {
     pub peer: PeerId,
     /// Whether a connection is open.
     pub connected: bool,
-    /// When a connection last opened or closed, or the peer last sent anything (ms since
-    /// the epoch); `None` if never since this node started.
+    /// When this node last heard from the peer (ms since the epoch): a connection opening,
+    /// a message, a sync exchange or a ping answered; `None` if never since this node
+    /// started. A connection closing is not counted: a dead peer's connection closes by
+    /// timeout, long after its last word.
     pub last_seen_ms: Option<u64>,
     /// The peer's clock minus ours at its last heads exchange, in ms (network delay
     /// included, so a few ms of noise).
@@ -1002,7 +1005,6 @@ impl EventLoop {
                 self.ping_failures.remove(&connection_id);
                 self.redial
                     .closed(&peer_id, num_established, Instant::now());
-                self.seen(peer_id);
                 self.count_connected();
                 if num_established == 0 {
                     self.plan.peer_gone(&peer_id);
@@ -1089,6 +1091,9 @@ impl EventLoop {
     ) {
         let err = match result {
             Ok(_) => {
+                // An answered ping is contact: it keeps `last_seen` current on a quiet
+                // network.
+                self.seen(peer);
                 self.ping_failures.remove(&connection);
                 return;
             }

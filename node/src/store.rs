@@ -49,8 +49,10 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens or creates the store file, creating every table so readers never miss one.
+    /// Opens or creates the store file, creating every table so readers never miss one. A
+    /// new file is readable by its owner only: it holds the directory's contact data.
     pub fn open(path: &Path) -> Result<Self> {
+        crate::files::create_private_file(path)?;
         let db = Database::create(path)
             .with_context(|| format!("cannot open store {}", path.display()))?;
         Self::with_tables(db)

@@ -167,8 +167,7 @@ impl TokenStore {
     fn lock(&self) -> Result<fs::File> {
         // The first token may come before the node ever ran and made its data directory.
         if let Some(directory) = self.path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-            fs::create_dir_all(directory)
-                .with_context(|| format!("cannot create directory {}", directory.display()))?;
+            files::create_private_dir(directory)?;
         }
         let path = self.path.with_extension("lock");
         let file = fs::OpenOptions::new()

@@ -179,8 +179,12 @@ fn apply_alert(
     };
     let key = (reference.author.to_u16(), reference.seq);
     alerts.insert(key, codec::encode(&record)?.as_slice())?;
-    // Validation guarantees the referenced alert is the author's own and earlier.
-    let Some(target) = &alert.references else {
+    // Validation refuses a reference to another member's alert or a later one; checked
+    // again here because a view that let one member withdraw another's alert would show
+    // the recipients a false "cancelled", and entries replayed from a store are trusted.
+    let Some(target) = alert.references.as_ref().filter(|target| {
+        target.alert.author == reference.author && target.alert.seq < reference.seq
+    }) else {
         return Ok(());
     };
     let key = (target.alert.author.to_u16(), target.alert.seq);
@@ -357,4 +361,70 @@ fn compare_table<K: redb::Key + 'static>(
 
 fn member_text(value: u16) -> String {
     MemberCode::from_u16(value).map_or_else(|_| format!("{value:#06x}"), |code| code.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use redb::ReadableDatabase;
+    use redb::backends::InMemoryBackend;
+    use vigia_protocol::body::{AlertReference, Certainty, Recipients, Severity, Tlp, Urgency};
+    use vigia_protocol::{Entry, Signature};
+
+    use super::*;
+
+    fn alert_entry(author: &str, seq: u64, references: Option<AlertReference>) -> SignedEntry {
+        let alert = Alert {
+            id: format!("a-{seq}"),
+            title: "Alerta".into(),
+            description: String::new(),
+            severity: Severity::Severe,
+            urgency: Urgency::Immediate,
+            certainty: Certainty::Likely,
+            tlp: Tlp::Amber,
+            recipients: Recipients::Network,
+            expires_at_ms: 10_000,
+            respond_by_ms: None,
+            references,
+        };
+        SignedEntry {
+            entry: Entry {
+                network: Hash::ZERO,
+                author: author.parse().expect("member code"),
+                seq,
+                prev: Hash::ZERO,
+                issued_at_ms: 1_000,
+                body: Body::Alert(alert),
+            },
+            signature: Signature([0; 64]),
+        }
+    }
+
+    #[test]
+    fn an_alert_naming_another_member_s_alert_does_not_cancel_it() {
+        let database = redb::Database::builder()
+            .create_with_backend(InMemoryBackend::new())
+            .expect("database");
+        let txn = database.begin_write().expect("write");
+        create_tables(&txn).expect("tables");
+        let target = EntryRef {
+            author: "AR".parse().expect("member code"),
+            seq: 1,
+            hash: Hash([1; 32]),
+        };
+        apply(&txn, &alert_entry("AR", 1, None), target.hash).expect("apply");
+        let reference = AlertReference {
+            relation: AlertRelation::Cancels,
+            alert: target,
+        };
+        let foreign = alert_entry("PE", 2, Some(reference));
+        apply(&txn, &foreign, Hash([2; 32])).expect("apply");
+        txn.commit().expect("commit");
+        let read = database.begin_read().expect("read");
+        let records = alerts(&read).expect("alerts");
+        let argentine = records
+            .iter()
+            .find(|record| record.entry == target)
+            .expect("AR's alert");
+        assert_eq!(argentine.status, AlertStatus::Active);
+    }
 }

@@ -156,12 +156,117 @@ async fn alerts_are_listed_filtered_updated_and_cancelled() {
     assert_eq!(cancelled["status"], "cancelled");
     assert_eq!(cancelled["superseded_by"]["seq"], cancelling["seq"]);
     let active = client.get("/v1/alerts?active=true").await;
-    assert_eq!(active["total"], 2);
+    assert_eq!(
+        active["total"], 1,
+        "a cancellation is not in force: {active}"
+    );
+    assert_eq!(active["items"][0]["title"], "Alerta grave");
     let inactive = client.get("/v1/alerts?active=false").await;
-    assert_eq!(inactive["total"], 1);
+    assert_eq!(inactive["total"], 2);
     let page = client.get("/v1/alerts?per_page=1&page=2").await;
     assert_eq!(page["items"].as_array().expect("items").len(), 1);
     node.stop().await;
+}
+
+#[tokio::test]
+async fn a_cancellation_withdraws_the_alert_everywhere_and_asks_no_acknowledgement() {
+    let (_network, pe, br) = two_nodes().await;
+    let mut br_events = br.client.events().await;
+    let first = pe.client.post("/v1/alerts", alert("Vehículo robado")).await;
+    let seq = first["seq"].as_u64().expect("seq");
+    assert_eq!(first["kind"], "alert");
+    assert_eq!(
+        first["to_acknowledge"], false,
+        "the author acknowledges nothing"
+    );
+    assert_eq!(
+        br_events.next_named("alert").await.data["to_acknowledge"],
+        true
+    );
+
+    let mut cancel = json!({ "title": "Vehículo recuperado", "severity": "minor" });
+    for field in [
+        "urgency",
+        "certainty",
+        "tlp",
+        "recipients",
+        "expires_in_minutes",
+    ] {
+        cancel[field] = alert("")[field].clone();
+    }
+    cancel["references"] = json!({ "relation": "cancels", "seq": seq });
+    let cancelling = pe.client.post("/v1/alerts", cancel).await;
+    let cancel_seq = cancelling["seq"].as_u64().expect("seq");
+    assert_eq!(cancelling["kind"], "cancel");
+    assert_eq!(cancelling["status"], "cancellation");
+    assert_eq!(cancelling["expected"], 0);
+    assert_eq!(cancelling["not_acknowledged"], json!([]));
+    assert_eq!(cancelling["acknowledgements"], json!([]));
+
+    let streamed = br_events.next_named("alert").await.data;
+    assert_eq!(streamed["kind"], "cancel");
+    assert_eq!(streamed["status"], "cancellation");
+    assert_eq!(streamed["references"]["seq"], seq);
+    assert_eq!(streamed["addressed_to_us"], false);
+    assert_eq!(streamed["to_acknowledge"], false);
+
+    let cancelled = br.client.get(&format!("/v1/alerts/PE/{seq}")).await;
+    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(cancelled["superseded_by"]["seq"], cancel_seq);
+    assert_eq!(cancelled["to_acknowledge"], false);
+    let waiting = br.client.get("/v1/alerts?unacknowledged=true").await;
+    assert_eq!(waiting["total"], 0, "{waiting}");
+    assert_eq!(br.client.get("/v1/alerts?active=true").await["total"], 0);
+    for refused in [seq, cancel_seq] {
+        let path = format!("/v1/alerts/PE/{refused}/ack");
+        let answer = br
+            .client
+            .call(Method::POST, &path, As::Focal, Some(json!({})))
+            .await;
+        assert_eq!(answer.status, StatusCode::CONFLICT, "{}", answer.text);
+    }
+    br.stop().await;
+    pe.stop().await;
+}
+
+#[tokio::test]
+async fn an_update_replaces_the_alert_and_asks_for_acknowledgement_itself() {
+    let (_network, pe, br) = two_nodes().await;
+    let first = pe.client.post("/v1/alerts", alert("Vehículo robado")).await;
+    let seq = first["seq"].as_u64().expect("seq");
+    let mut update = alert("Vehículo robado: nueva placa");
+    update["references"] = json!({ "relation": "updates", "seq": seq });
+    let updating = pe.client.post("/v1/alerts", update).await;
+    assert_eq!(updating["kind"], "update");
+    assert_eq!(updating["status"], "active");
+    assert_eq!(updating["not_acknowledged"], json!(["BR"]));
+    let update_seq = updating["seq"].as_u64().expect("seq");
+
+    let client = br.client.clone();
+    eventually("BR holds the update", || {
+        let client = client.clone();
+        async move { client.get("/v1/alerts?from=PE").await["total"] == 2 }
+    })
+    .await;
+    let waiting = br.client.get("/v1/alerts?unacknowledged=true").await;
+    assert_eq!(waiting["total"], 1, "{waiting}");
+    assert_eq!(waiting["items"][0]["seq"], update_seq);
+    let updated = br.client.get(&format!("/v1/alerts/PE/{seq}")).await;
+    assert_eq!(updated["status"], "updated");
+    assert_eq!(updated["to_acknowledge"], false);
+    let path = format!("/v1/alerts/PE/{seq}/ack");
+    let answer = br
+        .client
+        .call(Method::POST, &path, As::Focal, Some(json!({})))
+        .await;
+    assert_eq!(answer.status, StatusCode::CONFLICT, "{}", answer.text);
+    assert!(
+        answer.text.contains(&format!("PE/{update_seq}")),
+        "{}",
+        answer.text
+    );
+    br.stop().await;
+    pe.stop().await;
 }
 
 #[tokio::test]

@@ -126,6 +126,7 @@ async fn a_bad_row_in_the_middle_leaves_nothing_applied_and_every_bad_row_is_rep
     .collect();
     assert_eq!(errors(&answer), expected, "{}", answer.text);
     assert_eq!(answer.json()["error"]["details"]["total"], 6);
+    assert_eq!(answer.json()["error"]["details"]["rows"], 6);
     assert_eq!(heads(&node), before, "nothing was published");
     assert_eq!(client.get("/v1/contacts").await["total"], 0);
 
@@ -198,7 +199,7 @@ async fn an_export_imports_back_unchanged() {
         StatusCode::OK
     );
     let contacts = export(&node, "").await;
-    assert!(contacts.starts_with("\u{feff}id,given_names".as_bytes()));
+    assert!(contacts.starts_with("\u{feff}member,id,given_names".as_bytes()));
     let institutions = export(&node, "?type=institutions&member=PE").await;
     let before = heads(&node);
 
@@ -217,7 +218,7 @@ async fn an_export_imports_back_unchanged() {
     );
 
     let plain = export(&node, "?bom=false").await;
-    assert!(plain.starts_with(b"id,"));
+    assert!(plain.starts_with(b"member,id,"));
     let edited = String::from_utf8(plain)
         .expect("utf-8")
         .replace("Jefe de guardia", "Jefa de guardia");
@@ -229,4 +230,181 @@ async fn an_export_imports_back_unchanged() {
         "Jefa de guardia"
     );
     node.stop().await;
+}
+
+fn reasons(answer: &api_support::Answer) -> Vec<(u64, String, String)> {
+    answer.json()["error"]["details"]["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|error| {
+            (
+                error["line"].as_u64().expect("line"),
+                error["column"].as_str().expect("column").to_owned(),
+                error["reason"].as_str().expect("reason").to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn every_bad_field_of_every_row_is_reported_at_once() {
+    let (_network, node) = node_with_institutions().await;
+    let file = "id,given_names,family_names,institution_id,emails,phones,languages,always_on,time_zone,from,to\n\
+        ok,Ana,Rojas,pnp,,,es,true,,,\n\
+        six bad,,,pnp,no-at-sign,0114|+51999|+0,es|xx,false,America/Lima,8:00,25:00\n\
+        two,Luis,Paz,nowhere,,,,sometimes,,,\n";
+    let answer = node.client.import(file, true).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        answer.text
+    );
+    let found = reasons(&answer);
+    let places: Vec<(u64, &str)> = found
+        .iter()
+        .map(|(line, column, _)| (*line, column.as_str()))
+        .collect();
+    assert_eq!(
+        places,
+        [
+            (3, "id"),
+            (3, "given_names"),
+            (3, "family_names"),
+            (3, "emails"),
+            (3, "phones"),
+            (3, "phones"),
+            (3, "languages"),
+            (3, "from"),
+            (3, "to"),
+            (4, "institution_id"),
+            (4, "always_on"),
+        ],
+        "{}",
+        answer.text
+    );
+    assert!(found[4].2.starts_with("item 1:"), "{found:?}");
+    assert!(found[5].2.starts_with("item 3:"), "{found:?}");
+    assert!(
+        found[6]
+            .2
+            .contains("\"xx\" is not an ISO 639-1 language code"),
+        "{found:?}"
+    );
+    let details = &answer.json()["error"]["details"];
+    assert_eq!(details["total"], 11);
+    assert_eq!(details["rows"], 2);
+    assert_eq!(details["not_listed"], 0);
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn errors_past_the_limit_are_counted_not_listed() {
+    let (_network, node) = node_with_institutions().await;
+    let mut file = String::from("id,given_names,family_names,institution_id,always_on\n");
+    for row in 0..600 {
+        file.push_str(&format!("c-{row},,,pnp,true\n"));
+    }
+    let answer = node.client.import(file, true).await;
+    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let details = &answer.json()["error"]["details"];
+    assert_eq!(details["errors"].as_array().expect("errors").len(), 1_000);
+    assert_eq!(details["total"], 1_200);
+    assert_eq!(details["not_listed"], 200);
+    assert_eq!(details["rows"], 600);
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn a_language_code_that_names_no_language_is_refused_by_put_and_import() {
+    let (_network, node) = node_with_institutions().await;
+    let mut contact = api_support::contact("Ana", "Rojas", "pnp");
+    contact["languages"] = serde_json::json!(["es", "xx"]);
+    let answer = node
+        .client
+        .call(Method::PUT, "/v1/contacts/PE/ar", As::Admin, Some(contact))
+        .await;
+    assert_eq!(
+        answer.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        answer.text
+    );
+    assert_eq!(answer.field(), "languages[1]");
+    assert!(answer.text.contains("ISO 639-1"), "{}", answer.text);
+    let file = "id,given_names,family_names,institution_id,languages,always_on\n\
+        ar,Ana,Rojas,pnp,es|xx,true\n";
+    let imported = node.client.import(file, false).await;
+    assert_eq!(
+        errors(&imported),
+        [(2, "languages".to_owned())],
+        "{}",
+        imported.text
+    );
+    assert_eq!(node.client.get("/v1/contacts").await["total"], 0);
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn another_member_s_file_is_named_as_such_row_by_row() {
+    let network = Network::new(&[("PE", "Perú"), ("AR", "Argentina")]);
+    let pe = network.start(0).await;
+    let ar = network.start(1).await;
+    pe.wait_ready().await;
+    ar.wait_ready().await;
+    let institutions = "id,name,kind\nar-pfa,Policía Federal Argentina,police\n";
+    assert_eq!(
+        ar.client.import(institutions, false).await.status,
+        StatusCode::OK
+    );
+    let contacts = "id,given_names,family_names,institution_id,always_on\n\
+        c-1,Ana,Pérez,ar-pfa,true\n\
+        c-2,Juan,Gómez,ar-pfa,true\n";
+    assert_eq!(
+        ar.client.import(contacts, false).await.status,
+        StatusCode::OK
+    );
+    let client = pe.client.clone();
+    api_support::eventually("PE holds AR's contacts", || {
+        let client = client.clone();
+        async move { client.get("/v1/contacts?member=AR").await["total"] == 2 }
+    })
+    .await;
+
+    let exported = String::from_utf8(export(&pe, "?member=AR").await).expect("utf-8");
+    let answer = pe.client.import(exported.clone(), true).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        answer.text
+    );
+    let said = "row is for member AR; this node publishes only PE's directory";
+    let found = reasons(&answer);
+    assert_eq!(found.len(), 2, "one error per row: {found:?}");
+    assert!(
+        found
+            .iter()
+            .all(|(_, column, reason)| column == "member" && reason == said),
+        "{found:?}"
+    );
+
+    // A file without the member column, as older exports and hand-made sheets are.
+    let without_member: String = exported
+        .trim_start_matches('\u{feff}')
+        .lines()
+        .map(|line| format!("{}\n", line.split_once(',').expect("member cell").1))
+        .collect();
+    let answer = pe.client.import(without_member, true).await;
+    let found = reasons(&answer);
+    assert_eq!(found.len(), 2, "one error per row: {found:?}");
+    assert!(
+        found
+            .iter()
+            .all(|(_, _, reason)| reason.starts_with("row is for member AR")),
+        "{found:?}"
+    );
+    ar.stop().await;
+    pe.stop().await;
 }

@@ -2,7 +2,7 @@
 
 mod api_support;
 
-use api_support::{As, Network, institution};
+use api_support::{As, Network, eventually, institution};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -110,4 +110,71 @@ async fn blocking_members_needs_admin_names_bad_members_and_cuts_the_peer() {
     .await;
     cl.stop().await;
     pe.stop().await;
+}
+
+/// `last_seen` of `member` in `/v1/network`, in ms since the epoch, and whether it is
+/// reachable.
+async fn seen(client: &api_support::Client, member: &str) -> (Option<u64>, bool) {
+    let network = client.get("/v1/network").await;
+    let view = network["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .find(|view| view["member"] == member)
+        .expect("member listed")
+        .clone();
+    let last_seen = view["last_seen"]
+        .as_str()
+        .map(|text| vigia_node::api::time::parse(text).expect("RFC 3339"));
+    (last_seen, view["reachable"] == true)
+}
+
+#[tokio::test]
+async fn last_seen_follows_pings_while_connected_and_stops_at_the_last_contact() {
+    let network = Network::new(&[("PE", "Perú"), ("CL", "Chile")]);
+    let pe = network.start(0).await;
+    let cl = network.start(1).await;
+    pe.wait_ready().await;
+    let client = pe.client.clone();
+    let (first, reachable) = seen(&client, "CL").await;
+    let first = first.expect("CL seen on connecting");
+    assert!(reachable);
+    eventually("answered pings move last_seen on a quiet network", || {
+        let client = client.clone();
+        async move { seen(&client, "CL").await.0.is_some_and(|at| at > first) }
+    })
+    .await;
+
+    // Cutting CL off closes the connection from this side: a close that is not contact,
+    // as when a killed peer's connection times out.
+    let cut_at = now_ms();
+    let blocked = client
+        .call(
+            Method::PUT,
+            "/v1/admin/blocked-members",
+            As::Admin,
+            Some(json!({"members": ["CL"]})),
+        )
+        .await;
+    assert_eq!(blocked.status, StatusCode::OK, "{}", blocked.text);
+    eventually("CL is unreachable", || {
+        let client = client.clone();
+        async move { !seen(&client, "CL").await.1 }
+    })
+    .await;
+    let (last, _) = seen(&client, "CL").await;
+    let last = last.expect("still shown");
+    assert!(
+        last <= cut_at,
+        "last_seen ({last}) moved when the connection closed, after CL was cut off ({cut_at})"
+    );
+    cl.stop().await;
+    pe.stop().await;
+}
+
+fn now_ms() -> u64 {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970");
+    u64::try_from(since_epoch.as_millis()).expect("ms fit")
 }

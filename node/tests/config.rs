@@ -155,3 +155,23 @@ fn a_missing_setting_without_a_file_says_how_to_give_the_configuration() {
         "{text}"
     );
 }
+
+#[test]
+fn an_error_is_printed_as_what_failed_then_each_cause_on_its_own_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = dir.path().join("node.toml");
+    std::fs::write(&config, "member = \"PE\"\nsync_interval_secs = \"often\"\n").expect("file");
+    let output = vigia_node(&config).output().expect("vigia-node runs");
+    assert_eq!(output.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&output.stderr);
+    let mut lines = text.lines();
+    let first = lines.next().expect("a line");
+    assert!(first.starts_with("error: "), "{text}");
+    assert!(!first.starts_with("vigia-node:"), "{text}");
+    let causes: Vec<&str> = lines.collect();
+    assert!(!causes.is_empty(), "{text}");
+    assert!(
+        causes.iter().all(|line| line.starts_with("  caused by: ")),
+        "{text}"
+    );
+}

@@ -507,6 +507,31 @@ mod restoring {
         store.heads().expect("heads")[&code("AR")].seq
     }
 
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path)
+            .expect("metadata")
+            .permissions()
+            .mode()
+            & 0o777
+    }
+
+    #[test]
+    fn the_store_its_backups_and_the_store_a_restore_keeps_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let (_dir, store_path, backup_path) = backed_up_then_written();
+        assert_eq!(mode(&store_path), 0o600, "a new store");
+        assert_eq!(mode(&backup_path), 0o600, "a backup");
+        // A store made by an older version under the default umask.
+        std::fs::set_permissions(&store_path, std::fs::Permissions::from_mode(0o644))
+            .expect("chmod");
+
+        restore(&backup_path, &store_path, &network().roster).expect("restore");
+
+        assert_eq!(mode(&store_path), 0o600, "the restored store");
+        assert_eq!(mode(&previous_path(&store_path)), 0o600, "the kept store");
+    }
+
     #[test]
     fn restore_puts_the_backup_in_place_and_keeps_the_replaced_store() {
         let (_dir, store_path, backup_path) = backed_up_then_written();
@@ -592,6 +617,27 @@ mod restoring {
 
         assert!(matches!(error, RestoreError::InUse(_)), "{error}");
         assert_eq!(running.heads().expect("heads")[&code("AR")].seq, 3);
+    }
+
+    #[test]
+    fn restore_refuses_the_store_itself_under_any_of_its_names_and_changes_nothing() {
+        let (dir, store_path, _) = backed_up_then_written();
+        let before = std::fs::read(&store_path).expect("store");
+        let linked = dir.path().join("linked.redb");
+        std::fs::hard_link(&store_path, &linked).expect("hard link");
+        let dotted = dir.path().join(".").join("vigia.redb");
+
+        for name in [&store_path, &dotted, &linked] {
+            let error = restore(name, &store_path, &network().roster).expect_err("refused");
+            assert!(
+                matches!(error, RestoreError::SameFile(_)),
+                "{name:?}: {error}"
+            );
+            assert!(error.to_string().contains("not a backup"), "{error}");
+        }
+
+        assert_eq!(std::fs::read(&store_path).expect("store"), before);
+        assert!(!previous_path(&store_path).exists());
     }
 
     #[test]
@@ -730,6 +776,77 @@ mod commands {
     }
 
     #[test]
+    fn every_command_that_needs_the_node_stopped_says_so_while_it_runs() {
+        let Populated { fixture, .. } = populated();
+        let config = config_of(&fixture);
+        let backup_path = fixture.dir.path().join("backup.redb");
+        backup::write(&fixture.store, &backup_path).expect("backup");
+        let config = config.as_os_str();
+        let commands: [Vec<&OsStr>; 3] = [
+            vec!["check".as_ref(), "--config".as_ref(), config],
+            vec!["rebuild".as_ref(), "--config".as_ref(), config],
+            vec![
+                "restore".as_ref(),
+                backup_path.as_ref(),
+                "--config".as_ref(),
+                config,
+            ],
+        ];
+        // The fixture's store stays open in this process, as a running node holds it.
+        for args in commands {
+            let output = vigia_node(&args, &[]);
+            assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+            assert!(
+                text(&output).contains("probably the running node: stop it first"),
+                "{:?}: {}",
+                args[0],
+                text(&output)
+            );
+        }
+        drop(fixture);
+    }
+
+    #[test]
+    fn a_data_directory_made_by_a_command_is_for_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("dir");
+        let data = dir.path().join("data");
+        let config = write_config(dir.path(), "AR", &data, None);
+
+        let output = vigia_node(
+            [
+                OsStr::new("token"),
+                "create".as_ref(),
+                "--role".as_ref(),
+                "admin".as_ref(),
+                "--label".as_ref(),
+                "it".as_ref(),
+                "--config".as_ref(),
+                config.as_ref(),
+            ],
+            &[],
+        );
+
+        assert!(output.status.success(), "{}", text(&output));
+        let mode = std::fs::metadata(&data).expect("made").permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
+
+    #[test]
+    fn rebuild_command_refuses_a_missing_store_rather_than_creating_one() {
+        let dir = tempfile::tempdir().expect("dir");
+        let config = write_config(dir.path(), "AR", &dir.path().join("data"), None);
+
+        let output = vigia_node(
+            [OsStr::new("rebuild"), "--config".as_ref(), config.as_ref()],
+            &[],
+        );
+
+        assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+        assert!(!dir.path().join("data/vigia.redb").exists());
+    }
+
+    #[test]
     fn rebuild_command_brings_drifted_views_back_in_line() {
         let Populated { fixture, .. } = populated();
         let config = config_of(&fixture);
@@ -785,6 +902,18 @@ mod commands {
         assert!(dir.path().join("vigia.redb.before-restore").exists());
 
         std::fs::remove_file(dir.path().join("vigia.redb.before-restore")).expect("rm");
+        let onto_itself = vigia_node(args(&dir.path().join("vigia.redb")), &[]);
+        assert_eq!(onto_itself.status.code(), Some(1), "{}", text(&onto_itself));
+        assert!(
+            !text(&onto_itself).contains("restored"),
+            "{}",
+            text(&onto_itself)
+        );
+        assert!(
+            text(&onto_itself).contains("not a backup"),
+            "{}",
+            text(&onto_itself)
+        );
         let empty = dir.path().join("empty.redb");
         std::fs::write(&empty, b"").expect("empty file");
         let refused = vigia_node(args(&empty), &[]);

@@ -261,6 +261,36 @@ pub struct InvalidField {
 
 type Checked = Result<(), InvalidField>;
 
+/// Every broken field of a record, in field order, for callers that show them all at once
+/// (a spreadsheet import); [`Body::validate`] keeps only the first.
+#[derive(Debug, Default)]
+struct Problems(Vec<InvalidField>);
+
+impl Problems {
+    fn check(&mut self, result: Checked) {
+        if let Err(invalid) = result {
+            self.0.push(invalid);
+        }
+    }
+
+    /// Each bad item of a list; a list over [`MAX_LIST_ITEMS`] is one problem, its items
+    /// unchecked, so the list of problems stays as bounded as the record.
+    fn list(&mut self, field: &str, items: &[String], check: fn(&str, &str) -> Checked) {
+        if items.len() > MAX_LIST_ITEMS {
+            let reason = format!("has more than {MAX_LIST_ITEMS} items");
+            self.0.push(invalid(field, reason));
+            return;
+        }
+        for (index, item) in items.iter().enumerate() {
+            self.check(check(&format!("{field}[{index}]"), item));
+        }
+    }
+
+    fn first(self) -> Checked {
+        self.0.into_iter().next().map_or(Ok(()), Err)
+    }
+}
+
 fn invalid(field: impl Into<String>, reason: impl Into<String>) -> InvalidField {
     InvalidField {
         field: field.into(),
@@ -299,40 +329,61 @@ impl Body {
 
 impl Contact {
     fn validate(&self) -> Checked {
-        check_id("contact.id", &self.id)?;
-        check_name("contact.given_names", &self.given_names)?;
-        check_name("contact.family_names", &self.family_names)?;
-        check_id("contact.institution_id", &self.institution_id)?;
-        check_text("contact.role", &self.role, MAX_NAME_CHARS)?;
-        check_list("contact.emails", &self.emails, check_email)?;
-        check_list("contact.phones", &self.phones, check_phone)?;
-        check_list("contact.languages", &self.languages, check_language)?;
-        self.availability.validate()?;
-        check_text("contact.notes", &self.notes, MAX_NOTE_CHARS)
+        self.problems().first()
+    }
+
+    /// Every field that breaks the protocol's rules, in field order (the first is the one
+    /// [`Body::validate`] reports).
+    pub fn invalid_fields(&self) -> Vec<InvalidField> {
+        self.problems().0
+    }
+
+    fn problems(&self) -> Problems {
+        let mut problems = Problems::default();
+        problems.check(check_id("contact.id", &self.id));
+        problems.check(check_name("contact.given_names", &self.given_names));
+        problems.check(check_name("contact.family_names", &self.family_names));
+        problems.check(check_id("contact.institution_id", &self.institution_id));
+        problems.check(check_text("contact.role", &self.role, MAX_NAME_CHARS));
+        problems.list("contact.emails", &self.emails, check_email);
+        problems.list("contact.phones", &self.phones, check_phone);
+        problems.list("contact.languages", &self.languages, check_language);
+        self.availability.check(&mut problems);
+        problems.check(check_text("contact.notes", &self.notes, MAX_NOTE_CHARS));
+        problems
     }
 }
 
 impl Availability {
-    fn validate(&self) -> Checked {
-        match self {
-            Availability::AlwaysOn => Ok(()),
-            Availability::Hours {
-                time_zone,
-                from,
-                to,
-            } => {
-                check_time_zone("contact.availability.time_zone", time_zone)?;
-                check_clock("contact.availability.from", from)?;
-                check_clock("contact.availability.to", to)
-            }
+    fn check(&self, problems: &mut Problems) {
+        if let Availability::Hours {
+            time_zone,
+            from,
+            to,
+        } = self
+        {
+            problems.check(check_time_zone("contact.availability.time_zone", time_zone));
+            problems.check(check_clock("contact.availability.from", from));
+            problems.check(check_clock("contact.availability.to", to));
         }
     }
 }
 
 impl Institution {
     fn validate(&self) -> Checked {
-        check_id("institution.id", &self.id)?;
-        check_name("institution.name", &self.name)?;
+        self.problems().first()
+    }
+
+    /// Every field that breaks the protocol's rules, in field order (the first is the one
+    /// [`Body::validate`] reports).
+    pub fn invalid_fields(&self) -> Vec<InvalidField> {
+        self.problems().0
+    }
+
+    fn problems(&self) -> Problems {
+        let mut problems = Problems::default();
+        problems.check(check_id("institution.id", &self.id));
+        problems.check(check_name("institution.name", &self.name));
         let localized = [
             ("institution.names.en", &self.names.en),
             ("institution.names.es", &self.names.es),
@@ -341,12 +392,17 @@ impl Institution {
         ];
         for (field, name) in localized {
             if let Some(name) = name {
-                check_name(field, name)?;
+                problems.check(check_name(field, name));
             }
         }
-        check_text("institution.address", &self.address, MAX_NAME_CHARS)?;
-        check_list("institution.phones", &self.phones, check_phone)?;
-        check_list("institution.emails", &self.emails, check_email)
+        problems.check(check_text(
+            "institution.address",
+            &self.address,
+            MAX_NAME_CHARS,
+        ));
+        problems.list("institution.phones", &self.phones, check_phone);
+        problems.list("institution.emails", &self.emails, check_email);
+        problems
     }
 }
 
@@ -428,19 +484,6 @@ fn check_text(field: &str, text: &str, max_chars: usize) -> Checked {
 
 fn check_optional_text(field: &str, text: Option<&str>, max_chars: usize) -> Checked {
     text.map_or(Ok(()), |text| check_text(field, text, max_chars))
-}
-
-fn check_list(field: &str, items: &[String], check: fn(&str, &str) -> Checked) -> Checked {
-    if items.len() > MAX_LIST_ITEMS {
-        return Err(invalid(
-            field,
-            format!("has more than {MAX_LIST_ITEMS} items"),
-        ));
-    }
-    for (index, item) in items.iter().enumerate() {
-        check(&format!("{field}[{index}]"), item)?;
-    }
-    Ok(())
 }
 
 /// Syntax only (one `@`, no spaces, a dot in the domain): whether a mailbox exists is
@@ -571,6 +614,32 @@ mod tests {
             let error = Body::ContactPut(contact).validate(0).expect_err(field);
             assert_eq!(error.field, field);
         }
+    }
+
+    #[test]
+    fn every_bad_field_is_listed_and_the_first_is_the_one_validate_names() {
+        let mut contact = contact();
+        contact.given_names = " ".into();
+        contact.phones = vec!["+5114181234".into(), "0114".into(), "+0".into()];
+        contact.languages[1] = "spa".into();
+        contact.notes = "bell\u{7}".into();
+        let fields: Vec<String> = contact
+            .invalid_fields()
+            .into_iter()
+            .map(|invalid| invalid.field)
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "contact.given_names",
+                "contact.phones[1]",
+                "contact.phones[2]",
+                "contact.languages[1]",
+                "contact.notes",
+            ]
+        );
+        let first = Body::ContactPut(contact).validate(0).expect_err("invalid");
+        assert_eq!(first.field, "contact.given_names");
     }
 
     #[test]

@@ -15,11 +15,7 @@ fn main() -> ExitCode {
         // `vigia … | head`: the reader has what it wanted.
         Err(err) if stdout.cut_short(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            // The outermost context says what failed, the causes below it say why.
-            eprintln!("error: {err}");
-            for cause in err.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
-            }
+            vigia_node::cli::print_error(&err);
             ExitCode::FAILURE
         }
     }

@@ -648,6 +648,21 @@ fn an_alert_is_issued_listed_shown_and_acknowledged_across_two_nodes() {
     );
     let active = workspace.focal(&pe, &["alerts", "list", "--active"]);
     assert!(!active.contains(&format!("PE/{seq} ")), "{active}");
+    assert_eq!(active.trim(), "no alerts", "a cancellation is not in force");
+    let started = std::time::Instant::now();
+    let listed = loop {
+        let listed = workspace.focal(&br, &["alerts", "list"]);
+        if listed.contains("cancellation") || started.elapsed() > PATIENCE {
+            break listed;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let row = listed
+        .lines()
+        .find(|line| line.contains("cancellation"))
+        .expect("the cancellation's row");
+    assert!(row.contains(&format!("cancels PE/{seq}:")), "{listed}");
+    assert!(!row.contains("to ack") && !row.contains("0/1"), "{listed}");
     network.stop(br);
     network.stop(pe);
 }

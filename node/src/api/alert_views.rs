@@ -1,6 +1,13 @@
 //! What the API shows of alerts and acknowledgements, shared by the alert endpoints and the
 //! event stream: each alert with its status at the time of the request and, per expected
 //! recipient, whether and when it acknowledged.
+//!
+//! Updates and cancellations follow CAP 1.2's Update and Cancel messages. An update is an
+//! alert in its own right: it replaces the earlier one (`updated`), is in force until it
+//! expires and asks for acknowledgements like any alert. A cancellation only withdraws the
+//! earlier alert (`cancelled`): it is never in force (status `cancellation`) and asks
+//! nobody to acknowledge it. An alert that was updated or cancelled asks for no more
+//! acknowledgements either; those already given stay listed.
 
 use std::collections::BTreeMap;
 
@@ -11,7 +18,7 @@ use vigia_protocol::body::{AlertRelation, Certainty, Recipients, Severity, Tlp, 
 use super::model::EntryView;
 use super::records::AlertWithAcks;
 use super::{Context, time};
-use crate::views::{AckRecord, AlertStatus};
+use crate::views::{AckRecord, AlertRecord, AlertStatus};
 
 /// A reference from an alert to an earlier one of the same member.
 #[derive(Debug, Clone, Serialize)]
@@ -41,12 +48,15 @@ pub struct AlertView {
     expires_at: String,
     respond_by: Option<String>,
     references: Option<ReferenceView>,
-    /// `active`, `expired`, `updated` or `cancelled`.
+    /// `alert`, `update` (replaces the alert it references) or `cancel` (withdraws it).
+    pub(super) kind: &'static str,
+    /// `active`, `expired`, `updated` or `cancelled`; `cancellation` for a cancel, which is
+    /// never in force itself.
     pub(super) status: &'static str,
     /// The alert that updated or cancelled this one.
     superseded_by: Option<EntryView>,
     /// Recipient members expected to acknowledge (every member but the author, or the
-    /// listed ones).
+    /// listed ones); none for a cancel.
     expected: usize,
     /// How many of them have.
     acknowledged: usize,
@@ -56,6 +66,9 @@ pub struct AlertView {
     pub(super) acknowledged_by_us: bool,
     /// Whether this node's member is expected to.
     pub(super) addressed_to_us: bool,
+    /// Whether it waits for this node's member's acknowledgement: addressed to us, not
+    /// acknowledged yet, and not updated or cancelled since.
+    pub(super) to_acknowledge: bool,
     entry: EntryView,
 }
 
@@ -105,9 +118,14 @@ impl AckView {
 }
 
 impl Context {
-    /// Members expected to acknowledge an alert of `author`.
-    fn expected_recipients(&self, author: MemberCode, recipients: &Recipients) -> Vec<MemberCode> {
-        let mut expected: Vec<MemberCode> = match recipients {
+    /// Members expected to acknowledge an alert: its recipients but its author, and nobody
+    /// for a cancel.
+    fn expected_recipients(&self, record: &AlertRecord) -> Vec<MemberCode> {
+        if kind(record) == "cancel" {
+            return Vec::new();
+        }
+        let author = record.entry.author;
+        let mut expected: Vec<MemberCode> = match &record.alert.recipients {
             Recipients::Network => self
                 .node
                 .roster()
@@ -127,19 +145,24 @@ impl Context {
         let record = &alert.record;
         let body = &record.alert;
         let own = self.node.member();
-        let expected = self.expected_recipients(record.entry.author, &body.recipients);
+        let expected = self.expected_recipients(record);
         let acked = valid_acks(alert);
         let not_acknowledged: Vec<MemberCode> = expected
             .iter()
             .filter(|member| !acked.contains_key(member))
             .copied()
             .collect();
+        let kind = kind(record);
         let (status, superseded_by) = match &record.status {
+            AlertStatus::Active if kind == "cancel" => ("cancellation", None),
             AlertStatus::Active if body.expires_at_ms <= now_ms => ("expired", None),
             AlertStatus::Active => ("active", None),
             AlertStatus::Updated { by } => ("updated", Some(EntryView::from(*by))),
             AlertStatus::Cancelled { by } => ("cancelled", Some(EntryView::from(*by))),
         };
+        let addressed_to_us = expected.contains(&own);
+        let acknowledged_by_us = acked.contains_key(&own);
+        let stands = matches!(status, "active" | "expired");
         AlertView {
             member: record.entry.author,
             seq: record.entry.seq,
@@ -162,12 +185,14 @@ impl Context {
                 relation: reference.relation,
                 alert: reference.alert.into(),
             }),
+            kind,
             status,
             superseded_by,
             acknowledged: expected.len() - not_acknowledged.len(),
             expected: expected.len(),
-            addressed_to_us: expected.contains(&own),
-            acknowledged_by_us: acked.contains_key(&own),
+            addressed_to_us,
+            acknowledged_by_us,
+            to_acknowledge: addressed_to_us && !acknowledged_by_us && stands,
             not_acknowledged,
             entry: record.entry.into(),
         }
@@ -175,8 +200,7 @@ impl Context {
 
     pub fn alert_detail(&self, alert: AlertWithAcks, now_ms: u64) -> AlertDetail {
         let view = self.alert_view(&alert, now_ms);
-        let expected =
-            self.expected_recipients(alert.record.entry.author, &alert.record.alert.recipients);
+        let expected = self.expected_recipients(&alert.record);
         let acked = valid_acks(&alert);
         let mut members = expected.clone();
         members.extend(acked.keys().filter(|member| !expected.contains(member)));
@@ -203,6 +227,20 @@ impl Context {
             alert: view,
             acknowledgements,
         }
+    }
+}
+
+/// `alert`, `update` or `cancel`, from what the alert references.
+fn kind(record: &AlertRecord) -> &'static str {
+    match record
+        .alert
+        .references
+        .as_ref()
+        .map(|reference| reference.relation)
+    {
+        None => "alert",
+        Some(AlertRelation::Updates) => "update",
+        Some(AlertRelation::Cancels) => "cancel",
     }
 }
 

@@ -1,5 +1,5 @@
 //! `/v1/alerts`: issue an alert, list and read alerts with who has acknowledged them, and
-//! acknowledge one.
+//! acknowledge one. How updates and cancellations show is in [`super::alert_views`].
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -21,6 +21,7 @@ use super::model::PageView;
 use super::publish::{now_ms, strip_prefix};
 use super::records::{self, AlertWithAcks};
 use super::{Context, Shared, time};
+use crate::views::AlertStatus;
 
 /// Alerts per page unless the request says otherwise.
 const DEFAULT_PER_PAGE: usize = 50;
@@ -66,10 +67,7 @@ pub async fn list(
         .filter(|alert| severity.is_none_or(|severity| alert.record.alert.severity == severity))
         .map(|alert| context.alert_view(alert, now))
         .filter(|view| active.is_none_or(|active| active == (view.status == "active")))
-        .filter(|view| {
-            unacknowledged
-                .is_none_or(|wanted| wanted == (view.addressed_to_us && !view.acknowledged_by_us))
-        })
+        .filter(|view| unacknowledged.is_none_or(|wanted| wanted == view.to_acknowledge))
         .collect();
     views.sort_by_key(|view| std::cmp::Reverse((view.issued_at_ms, view.member, view.seq)));
     let total = views.len();
@@ -312,6 +310,24 @@ pub async fn issue(
     ))
 }
 
+/// Why an alert addressed to us asks for no acknowledgement any more, if it does not: it was
+/// updated (the update asks instead) or cancelled.
+fn no_longer_asked(alert: &AlertWithAcks) -> Option<String> {
+    let entry = alert.record.entry;
+    let name = format!("{}/{}", entry.author, entry.seq);
+    match &alert.record.status {
+        AlertStatus::Active => None,
+        AlertStatus::Updated { by } => Some(format!(
+            "{name} was updated by {}/{}; acknowledge that one instead",
+            by.author, by.seq
+        )),
+        AlertStatus::Cancelled { by } => Some(format!(
+            "{name} was cancelled by {}/{}; it asks for no acknowledgement now",
+            by.author, by.seq
+        )),
+    }
+}
+
 /// Body of `POST /v1/alerts/{member}/{seq}/ack`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -321,7 +337,8 @@ pub struct AckInput {
 }
 
 /// `POST /v1/alerts/{member}/{seq}/ack`: acknowledges an alert addressed to this node's
-/// member (201). Acknowledging twice is refused (409): the first one stands.
+/// member (201). Refused (409): acknowledging twice (the first one stands), a cancel (it
+/// asks nobody to acknowledge it), and an alert updated or cancelled since.
 pub async fn acknowledge(
     State(context): State<Shared>,
     super::auth::Focal(caller): super::auth::Focal,
@@ -335,6 +352,11 @@ pub async fn acknowledge(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("{member} has no alert at seq {seq}")))?;
     let view = context.alert_view(&alert, now_ms());
+    if view.kind == "cancel" {
+        return Err(ApiError::conflict(format!(
+            "{member}/{seq} is a cancellation; it asks nobody to acknowledge it"
+        )));
+    }
     if !view.addressed_to_us {
         return Err(ApiError::conflict(if member == own {
             format!("this is {own}'s own alert")
@@ -346,6 +368,9 @@ pub async fn acknowledge(
         return Err(ApiError::conflict(format!(
             "{own} has already acknowledged {member}'s alert {seq}"
         )));
+    }
+    if let Some(reason) = no_longer_asked(&alert) {
+        return Err(ApiError::conflict(reason));
     }
     let note = input.note.filter(|note| !note.trim().is_empty());
     let body = Body::Acknowledgement(Acknowledgement {

@@ -16,8 +16,9 @@ use super::extract::{
     JsonBody, QueryParams, check_body_matches_path, paging, parse_bool, parse_enum, parse_member,
     parse_member_param, present,
 };
+use super::languages;
 use super::model::{EntryView, PageView};
-use super::publish::strip_prefix;
+use super::publish::{self, strip_prefix};
 use crate::search::{ContactHit, ContactQuery, MAX_PER_PAGE};
 
 /// Results per page unless the request says otherwise.
@@ -289,6 +290,9 @@ pub async fn put(
 ) -> ApiResult<(StatusCode, Json<ContactView>)> {
     let member = context.own_member(parse_member("member", &member)?)?;
     let contact = input.into_contact(member, &id)?;
+    if let Some(unknown) = languages::unknown("contact.languages", &contact.languages).first() {
+        return Err(publish::invalid_field(unknown, field_name));
+    }
     let publisher = context.publisher(&caller).await;
     if context
         .directory

@@ -16,6 +16,10 @@
 //! `financial_intelligence_unit`, `prosecutor`, `customs`, `migration`, `csirt`,
 //! `ministry`, `military`, `other`).
 //!
+//! Both may have a `member` column, the member code of the member whose records they are;
+//! the export writes it first, so a file read into the wrong member's node is recognised
+//! as such rather than refused row by row for what it lacks.
+//!
 //! Lists (emails, phones, languages) separate items with `|`. Free text is taken exactly
 //! as written; ids, codes and list items are trimmed of surrounding spaces.
 
@@ -23,6 +27,9 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 use vigia_protocol::body::{Availability, Contact, Institution, InstitutionKind, LocalizedNames};
+
+/// The optional column naming the member whose records a file holds.
+pub const MEMBER_COLUMN: &str = "member";
 
 /// Separator of list items within one cell.
 pub const LIST_SEPARATOR: char = '|';
@@ -149,7 +156,8 @@ impl Layout {
         let mut errors = Vec::new();
         let mut positions = HashMap::new();
         for (position, name) in names.iter().enumerate() {
-            match record_type.columns().iter().find(|column| *column == name) {
+            let known = std::iter::once(&MEMBER_COLUMN).chain(record_type.columns());
+            match known.into_iter().find(|column| *column == name) {
                 Some(column) if positions.contains_key(column) => {
                     errors.push(CellError::new(1, name, "the column appears twice"));
                 }
@@ -160,7 +168,7 @@ impl Layout {
                     1,
                     name,
                     format!(
-                        "unknown column; expected some of {}",
+                        "unknown column; expected some of {MEMBER_COLUMN}, {}",
                         record_type.columns().join(", ")
                     ),
                 )),
@@ -206,32 +214,42 @@ impl Layout {
             .unwrap_or_default()
     }
 
-    /// A contact from a row (the protocol's rules are checked separately).
-    pub fn contact(&self, row: &csv::StringRecord, line: u64) -> Result<Contact, CellError> {
+    /// Where `column` is in the file, for ordering a row's errors as its cells are laid
+    /// out; a column the file lacks sorts last.
+    pub fn position(&self, column: &str) -> usize {
+        self.positions.get(column).copied().unwrap_or(usize::MAX)
+    }
+
+    /// The row's `member` cell, trimmed, if the file has the column and the cell is not
+    /// empty.
+    pub fn member<'a>(&self, row: &'a csv::StringRecord) -> Option<&'a str> {
+        Some(self.cell(row, MEMBER_COLUMN).trim()).filter(|member| !member.is_empty())
+    }
+
+    /// A contact from a row, and every cell the layout itself refuses (the protocol's
+    /// rules are checked separately). Where a cell is refused, the contact holds a stand-in
+    /// (always on) so that the other cells are still checked.
+    pub fn contact(&self, row: &csv::StringRecord, line: u64) -> (Contact, Vec<CellError>) {
         let cell = |column| self.cell(row, column);
+        let mut errors = Vec::new();
         let always_on = match cell("always_on").trim().to_ascii_lowercase().as_str() {
-            "true" | "yes" | "1" => true,
-            "false" | "no" | "0" => false,
+            "true" | "yes" | "1" => Some(true),
+            "false" | "no" | "0" => Some(false),
             other => {
-                return Err(CellError::new(
-                    line,
-                    "always_on",
-                    format!("{other:?} is not true or false"),
-                ));
+                let reason = format!("{other:?} is not true or false");
+                errors.push(CellError::new(line, "always_on", reason));
+                None
             }
         };
         let hours = ["time_zone", "from", "to"].map(|column| cell(column).trim().to_owned());
-        let availability = if always_on {
-            if let Some(column) = ["time_zone", "from", "to"]
-                .iter()
-                .zip(&hours)
-                .find_map(|(column, value)| (!value.is_empty()).then_some(column))
-            {
-                return Err(CellError::new(
-                    line,
-                    column,
-                    "must be empty when always_on is true",
-                ));
+        let availability = if always_on != Some(false) {
+            if always_on == Some(true) {
+                for (column, value) in ["time_zone", "from", "to"].iter().zip(&hours) {
+                    if !value.is_empty() {
+                        let reason = "must be empty when always_on is true";
+                        errors.push(CellError::new(line, column, reason));
+                    }
+                }
             }
             Availability::AlwaysOn
         } else {
@@ -242,7 +260,7 @@ impl Layout {
                 to,
             }
         };
-        Ok(Contact {
+        let contact = Contact {
             id: cell("id").trim().to_owned(),
             given_names: cell("given_names").to_owned(),
             family_names: cell("family_names").to_owned(),
@@ -253,22 +271,21 @@ impl Layout {
             languages: list(cell("languages")),
             availability,
             notes: cell("notes").to_owned(),
-        })
+        };
+        (contact, errors)
     }
 
-    /// An institution from a row (the protocol's rules are checked separately).
-    pub fn institution(
-        &self,
-        row: &csv::StringRecord,
-        line: u64,
-    ) -> Result<Institution, CellError> {
+    /// An institution from a row, and every cell the layout itself refuses (the protocol's
+    /// rules are checked separately); a refused kind is `other` in the stand-in returned.
+    pub fn institution(&self, row: &csv::StringRecord, line: u64) -> (Institution, Vec<CellError>) {
         let cell = |column| self.cell(row, column);
         let optional = |column| Some(cell(column).to_owned()).filter(|name| !name.is_empty());
         let kind_text = cell("kind").trim();
+        let mut errors = Vec::new();
         let kind: InstitutionKind =
             serde_json::from_value(serde_json::Value::String(kind_text.to_ascii_lowercase()))
-                .map_err(|_| {
-                    CellError::new(
+                .unwrap_or_else(|_| {
+                    errors.push(CellError::new(
                         line,
                         "kind",
                         format!(
@@ -276,9 +293,10 @@ impl Layout {
                              financial_intelligence_unit, prosecutor, customs, migration, \
                              csirt, ministry, military, other"
                         ),
-                    )
-                })?;
-        Ok(Institution {
+                    ));
+                    InstitutionKind::Other
+                });
+        let institution = Institution {
             id: cell("id").trim().to_owned(),
             name: cell("name").to_owned(),
             names: LocalizedNames {
@@ -291,7 +309,8 @@ impl Layout {
             address: cell("address").to_owned(),
             phones: list(cell("phones")),
             emails: list(cell("emails")),
-        })
+        };
+        (institution, errors)
     }
 }
 

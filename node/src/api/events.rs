@@ -2,7 +2,9 @@
 //! applies them, whether issued here or received from another node.
 //!
 //! Events: `open` once when the stream starts (the subscription is in place from then on),
-//! `alert` with an alert as `GET /v1/alerts/{member}/{seq}` shows it in brief,
+//! `alert` with an alert as `GET /v1/alerts/{member}/{seq}` shows it in brief (an update
+//! or a cancellation too, told apart by its `kind`; a cancellation is the only event a
+//! withdrawal makes, so clients learn the cancelled alert from its `references`),
 //! `acknowledgement`, and `lagged` when the client read too slowly and the node's bounded
 //! event buffer dropped events for it (the client should list alerts to catch up). Each
 //! alert or acknowledgement event's id is `MEMBER/SEQ` of its entry.

@@ -1,7 +1,7 @@
 //! `GET /v1/export.csv` and `GET /v1/export.vcf`: the directory as files.
 //!
 //! The CSV export is one member's contacts or institutions in the layout the import reads
-//! (see [`super::csv_format`]), so an IT team can edit its directory in a spreadsheet and
+//! (see [`super::csv_format`]), with the member's code in a first `member` column, so an IT team can edit its directory in a spreadsheet and
 //! import it back. It starts with a UTF-8 byte-order mark unless `bom=false`: without it,
 //! common spreadsheets read UTF-8 as a legacy code page and garble every accent.
 
@@ -14,7 +14,7 @@ use vigia_protocol::MemberCode;
 use super::Shared;
 use super::auth::Focal;
 use super::csv_format::{
-    CONTACT_COLUMNS, INSTITUTION_COLUMNS, RecordType, contact_row, institution_row,
+    CONTACT_COLUMNS, INSTITUTION_COLUMNS, MEMBER_COLUMN, RecordType, contact_row, institution_row,
 };
 use super::errors::{ApiError, ApiResult};
 use super::extract::{QueryParams, parse_bool, parse_member_param, present};
@@ -91,21 +91,24 @@ fn csv_file(
     let mut writer = csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
         .from_writer(&mut body);
+    // The member first, so that the file says whose it is wherever it is imported.
+    let code = member.to_string();
+    let with_member = |cells: Vec<String>| std::iter::once(code.clone()).chain(cells);
     match record_type {
         RecordType::Contacts => {
-            writer.write_record(CONTACT_COLUMNS)?;
+            writer.write_record(std::iter::once(MEMBER_COLUMN).chain(CONTACT_COLUMNS))?;
             for hit in directory.contacts_of(Some(member)) {
-                writer.write_record(contact_row(&hit.record.contact))?;
+                writer.write_record(with_member(contact_row(&hit.record.contact)))?;
             }
         }
         RecordType::Institutions => {
-            writer.write_record(INSTITUTION_COLUMNS)?;
+            writer.write_record(std::iter::once(MEMBER_COLUMN).chain(INSTITUTION_COLUMNS))?;
             let query = InstitutionQuery {
                 member: Some(member),
                 ..InstitutionQuery::default()
             };
             for record in directory.institutions(&query) {
-                writer.write_record(institution_row(&record.institution))?;
+                writer.write_record(with_member(institution_row(&record.institution)))?;
             }
         }
     }

@@ -7,6 +7,11 @@
 //! publish one entry per new or changed row; rows equal to the directory publish nothing,
 //! so importing an export changes nothing. With `dry_run=true` the last step is skipped.
 //!
+//! A refused file lists every bad cell of every row (line, column, reason), so one round of
+//! corrections fixes the file; past [`MAX_REPORTED_ERRORS`] the rest are counted. A row of
+//! another member (its `member` cell, or a contact whose institution only another member
+//! has) is reported as such, once per row, rather than as a list of what it lacks here.
+//!
 //! Publishing is one entry per row, so "nothing" holds for every error a row can have; if
 //! the node fails in the middle (storage), the entries published so far stay, the answer
 //! says how many, and importing the same file again finishes the job.
@@ -24,18 +29,22 @@ use vigia_protocol::{Body, MemberCode};
 
 use super::Shared;
 use super::auth::Admin;
-use super::csv_format::{CellError, Layout, RecordType, column_of, detect_delimiter};
+use super::csv_format::{
+    CellError, Layout, MEMBER_COLUMN, RecordType, column_of, detect_delimiter,
+};
 use super::errors::{ApiError, ApiResult};
 use super::extract::{QueryParams, body_bytes, parse_bool};
+use super::languages;
 use super::publish::now_ms;
 use super::{contacts, institutions};
-use crate::search::Directory;
+use crate::search::{Directory, InstitutionQuery};
 
 /// Most rows one import takes: ten thousand contacts is far beyond any member's directory,
 /// and each row is one entry to sign and store.
 pub const MAX_IMPORT_ROWS: usize = 10_000;
-/// Most row errors reported; past this the answer says how many more there are.
-const MAX_REPORTED_ERRORS: usize = 1_000;
+/// Most cell errors listed; past this the answer says how many more there are. A
+/// thousand is more than anyone corrects in one sitting, and bounds the answer.
+pub const MAX_REPORTED_ERRORS: usize = 1_000;
 /// The byte-order mark some spreadsheets put first in a UTF-8 file.
 const BOM: &str = "\u{feff}";
 
@@ -107,9 +116,32 @@ pub enum ImportError {
     Header(Vec<CellError>),
     /// More than [`MAX_IMPORT_ROWS`] rows.
     TooManyRows,
-    /// Rows or cells break the layout or the protocol's rules: one error per bad row, in
-    /// file order.
-    Rows(Vec<CellError>),
+    /// Rows or cells break the layout or the protocol's rules: every bad cell, in file
+    /// order.
+    Rows(RowErrors),
+}
+
+/// The bad cells of a file's rows: the first [`MAX_REPORTED_ERRORS`] listed, all counted.
+#[derive(Debug, Default)]
+pub struct RowErrors {
+    /// The errors listed, in file order (by line, then column order within a row).
+    pub listed: Vec<CellError>,
+    /// Errors in all, listed or not.
+    pub total: usize,
+    /// Rows with at least one error.
+    pub rows: usize,
+}
+
+impl RowErrors {
+    fn add_row(&mut self, errors: Vec<CellError>) {
+        if errors.is_empty() {
+            return;
+        }
+        self.rows += 1;
+        self.total += errors.len();
+        let room = MAX_REPORTED_ERRORS.saturating_sub(self.listed.len());
+        self.listed.extend(errors.into_iter().take(room));
+    }
 }
 
 impl From<ImportError> for ApiError {
@@ -121,7 +153,15 @@ impl From<ImportError> for ApiError {
                 "too_many_rows",
                 format!("an import takes at most {MAX_IMPORT_ROWS} rows; split the file"),
             ),
-            ImportError::Header(errors) | ImportError::Rows(errors) => rejected(errors),
+            ImportError::Header(errors) => {
+                let total = errors.len();
+                rejected(RowErrors {
+                    listed: errors,
+                    total,
+                    rows: 1,
+                })
+            }
+            ImportError::Rows(errors) => rejected(errors),
         }
     }
 }
@@ -229,35 +269,44 @@ pub fn check_import(
         }
         ImportError::Header(errors)
     })?;
-    let mut errors = Vec::new();
+    let mut errors = RowErrors::default();
     let mut rows = Vec::new();
-    let mut seen: HashMap<String, u64> = HashMap::new();
+    let mut read = 0;
+    let mut checker = RowChecker {
+        layout: &layout,
+        now: now_ms,
+        member,
+        directory,
+        seen: HashMap::new(),
+        owners: None,
+    };
     for record in reader.records() {
         let record = match record {
             Ok(record) => record,
             Err(error) => {
                 let line = lines.record_start(error.position());
-                errors.push(CellError {
+                errors.add_row(vec![CellError {
                     line,
                     column: String::new(),
                     reason: error.to_string(),
-                });
+                }]);
                 continue;
             }
         };
         if record.iter().all(|cell| cell.trim().is_empty()) {
             continue;
         }
-        if rows.len() + errors.len() >= MAX_IMPORT_ROWS {
+        read += 1;
+        if read > MAX_IMPORT_ROWS {
             return Err(ImportError::TooManyRows);
         }
         let line = lines.record_start(record.position());
-        match check_row(&layout, &record, line, now_ms, member, directory, &mut seen) {
+        match checker.check(&record, line) {
             Ok(row) => rows.push(row),
-            Err(error) => errors.push(error),
+            Err(row_errors) => errors.add_row(row_errors),
         }
     }
-    if errors.is_empty() {
+    if errors.total == 0 {
         Ok(CheckedImport {
             record_type: layout.record_type,
             rows,
@@ -349,81 +398,184 @@ fn unreadable(line: u64, reason: impl Into<String>) -> ImportError {
     })
 }
 
-fn check_row(
-    layout: &Layout,
-    record: &csv::StringRecord,
-    line: u64,
+/// Checks rows one by one against the layout, the protocol, the API's rules and the
+/// directory, remembering what the file has said so far.
+struct RowChecker<'a> {
+    layout: &'a Layout,
     now: u64,
     member: MemberCode,
-    directory: &Directory,
-    seen: &mut HashMap<String, u64>,
-) -> Result<CheckedRow, CellError> {
-    layout.check_width(record, line)?;
-    let (body, change) = match layout.record_type {
-        RecordType::Contacts => {
-            let contact = layout.contact(record, line)?;
-            if directory
-                .institution(member, &contact.institution_id)
-                .is_none()
-            {
-                return Err(CellError {
-                    line,
-                    column: "institution_id".into(),
-                    reason: format!(
-                        "{member} has no institution {:?}; import institutions first",
-                        contact.institution_id
-                    ),
-                });
-            }
-            let change = match directory.contact(member, &contact.id) {
-                None => Change::Created,
-                Some(hit) if hit.record.contact == contact => Change::Unchanged,
-                Some(_) => Change::Updated,
-            };
-            (Body::ContactPut(contact), change)
-        }
-        RecordType::Institutions => {
-            let institution = layout.institution(record, line)?;
-            let change = match directory.institution(member, &institution.id) {
-                None => Change::Created,
-                Some(current) if current.institution == institution => Change::Unchanged,
-                Some(_) => Change::Updated,
-            };
-            (Body::InstitutionPut(institution), change)
-        }
-    };
-    body.validate(now).map_err(|invalid| {
-        let (column, item) = column_of(&invalid.field);
-        let reason = match item {
-            Some(index) => format!("item {}: {}", index + 1, invalid.reason),
-            None => invalid.reason,
-        };
-        CellError {
-            line,
-            column,
-            reason,
-        }
-    })?;
-    let id = match &body {
-        Body::ContactPut(contact) => contact.id.clone(),
-        Body::InstitutionPut(institution) => institution.id.clone(),
-        _ => String::new(),
-    };
-    if let Some(first) = seen.insert(id.clone(), line) {
-        return Err(CellError {
-            line,
-            column: "id".into(),
-            reason: format!("id {id:?} is already on line {first}"),
-        });
-    }
-    Ok(CheckedRow { line, body, change })
+    directory: &'a Directory,
+    /// Ids already in the file, with their line.
+    seen: HashMap<String, u64>,
+    /// Which members hold each institution id, read from the directory the first time a
+    /// contact names an institution this member lacks.
+    owners: Option<HashMap<String, Vec<MemberCode>>>,
 }
 
-/// The 422 answer listing every bad row.
-fn rejected(mut errors: Vec<CellError>) -> ApiError {
-    let total = errors.len();
-    errors.truncate(MAX_REPORTED_ERRORS);
-    let first = errors.first().map_or_else(String::new, |error| {
+impl RowChecker<'_> {
+    /// The row as an entry to publish, or every error it has.
+    fn check(
+        &mut self,
+        record: &csv::StringRecord,
+        line: u64,
+    ) -> Result<CheckedRow, Vec<CellError>> {
+        // Cells do not line up with the header, so nothing in them can be told apart.
+        self.layout
+            .check_width(record, line)
+            .map_err(|error| vec![error])?;
+        if let Some(error) = self.other_member(record, line) {
+            return Err(vec![error]);
+        }
+        let (body, mut errors) = match self.layout.record_type {
+            RecordType::Contacts => {
+                let (contact, errors) = self.layout.contact(record, line);
+                (Body::ContactPut(contact), errors)
+            }
+            RecordType::Institutions => {
+                let (institution, errors) = self.layout.institution(record, line);
+                (Body::InstitutionPut(institution), errors)
+            }
+        };
+        let invalid = match &body {
+            Body::ContactPut(contact) => {
+                let mut invalid = contact.invalid_fields();
+                invalid.extend(languages::unknown("contact.languages", &contact.languages));
+                invalid
+            }
+            Body::InstitutionPut(institution) => institution.invalid_fields(),
+            _ => Vec::new(),
+        };
+        errors.extend(invalid.into_iter().map(|invalid| cell_error(line, invalid)));
+        if let Body::ContactPut(contact) = &body
+            && !errors.iter().any(|error| error.column == "institution_id")
+            && let Err(error) = self.institution_exists(&contact.institution_id, line)
+        {
+            // A contact of another member's file: that is the whole story of this row.
+            if error.column == MEMBER_COLUMN {
+                return Err(vec![error]);
+            }
+            errors.push(error);
+        }
+        let id = match &body {
+            Body::ContactPut(contact) => contact.id.clone(),
+            Body::InstitutionPut(institution) => institution.id.clone(),
+            _ => String::new(),
+        };
+        if let Some(first) = self.seen.insert(id.clone(), line) {
+            errors.push(CellError {
+                line,
+                column: "id".into(),
+                reason: format!("id {id:?} is already on line {first}"),
+            });
+        }
+        if !errors.is_empty() {
+            // Within a row, in the order of the header's columns, as a person reads it.
+            errors.sort_by_key(|error| self.layout.position(&error.column));
+            return Err(errors);
+        }
+        // The protocol's own verdict stays final, whatever the lists above cover.
+        body.validate(self.now)
+            .map_err(|invalid| vec![cell_error(line, invalid)])?;
+        let change = self.change(&body);
+        Ok(CheckedRow { line, body, change })
+    }
+
+    /// The error of a row whose `member` cell names another member, or no member.
+    fn other_member(&self, record: &csv::StringRecord, line: u64) -> Option<CellError> {
+        let text = self.layout.member(record)?;
+        let own = self.member;
+        let reason = match text.to_ascii_uppercase().parse::<MemberCode>() {
+            Ok(member) if member == own => return None,
+            Ok(member) => {
+                format!("row is for member {member}; this node publishes only {own}'s directory")
+            }
+            Err(_) => format!("{text:?} is not a member code such as {own}"),
+        };
+        Some(CellError {
+            line,
+            column: MEMBER_COLUMN.into(),
+            reason,
+        })
+    }
+
+    /// Whether this member has the institution a contact names. When it does not and
+    /// other members do, the file is most likely theirs, and the error says so.
+    fn institution_exists(&mut self, id: &str, line: u64) -> Result<(), CellError> {
+        let own = self.member;
+        if self.directory.institution(own, id).is_some() {
+            return Ok(());
+        }
+        let directory = self.directory;
+        let owners = self.owners.get_or_insert_with(|| {
+            let mut owners: HashMap<String, Vec<MemberCode>> = HashMap::new();
+            for record in directory.institutions(&InstitutionQuery::default()) {
+                owners
+                    .entry(record.institution.id.clone())
+                    .or_default()
+                    .push(record.member);
+            }
+            owners
+        });
+        match owners.get(id).map(Vec::as_slice) {
+            Some([other]) => Err(CellError {
+                line,
+                column: MEMBER_COLUMN.into(),
+                reason: format!(
+                    "row is for member {other} (institution {id:?} is {other}'s); this node \
+                     publishes only {own}'s directory"
+                ),
+            }),
+            _ => Err(CellError {
+                line,
+                column: "institution_id".into(),
+                reason: format!("{own} has no institution {id:?}; import institutions first"),
+            }),
+        }
+    }
+
+    fn change(&self, body: &Body) -> Change {
+        let member = self.member;
+        match body {
+            Body::ContactPut(contact) => match self.directory.contact(member, &contact.id) {
+                None => Change::Created,
+                Some(hit) if hit.record.contact == *contact => Change::Unchanged,
+                Some(_) => Change::Updated,
+            },
+            Body::InstitutionPut(institution) => {
+                match self.directory.institution(member, &institution.id) {
+                    None => Change::Created,
+                    Some(current) if current.institution == *institution => Change::Unchanged,
+                    Some(_) => Change::Updated,
+                }
+            }
+            _ => Change::Created,
+        }
+    }
+}
+
+/// A protocol field's error as the cell it is in: `contact.phones[1]` is the `phones`
+/// column, "item 2".
+fn cell_error(line: u64, invalid: vigia_protocol::body::InvalidField) -> CellError {
+    let (column, item) = column_of(&invalid.field);
+    let reason = match item {
+        Some(index) => format!("item {}: {}", index + 1, invalid.reason),
+        None => invalid.reason,
+    };
+    CellError {
+        line,
+        column,
+        reason,
+    }
+}
+
+/// The 422 answer listing the bad cells.
+fn rejected(errors: RowErrors) -> ApiError {
+    let RowErrors {
+        listed,
+        total,
+        rows,
+    } = errors;
+    let first = listed.first().map_or_else(String::new, |error| {
         let column = if error.column.is_empty() {
             String::new()
         } else {
@@ -431,12 +583,29 @@ fn rejected(mut errors: Vec<CellError>) -> ApiError {
         };
         format!(" (first: line {}{column}: {})", error.line, error.reason)
     });
+    let rows_text = if rows == 1 {
+        "1 row has".to_owned()
+    } else {
+        format!("{rows} rows have")
+    };
+    // "3 rows have errors" while each bad row has one; the count of errors when it differs.
+    let errors_text = match total {
+        _ if total == rows => "errors".to_owned(),
+        1 => "1 error".to_owned(),
+        _ => format!("{total} errors"),
+    };
+    let not_listed = total - listed.len();
     ApiError::new(
         StatusCode::UNPROCESSABLE_ENTITY,
         "invalid_rows",
-        format!("{total} rows have errors; nothing was applied{first}"),
+        format!("{rows_text} {errors_text}; nothing was applied{first}"),
     )
-    .with_details(serde_json::json!({ "errors": errors, "total": total }))
+    .with_details(serde_json::json!({
+        "errors": listed,
+        "total": total,
+        "rows": rows,
+        "not_listed": not_listed,
+    }))
 }
 
 #[cfg(test)]
@@ -451,7 +620,8 @@ mod tests {
     fn error_places(file: &str) -> Vec<(u64, String)> {
         let directory = Directory::new([(pe(), "Perú".to_owned())]);
         let errors = match check_import(file.as_bytes(), pe(), &directory, 0) {
-            Err(ImportError::Rows(errors) | ImportError::Header(errors)) => errors,
+            Err(ImportError::Rows(errors)) => errors.listed,
+            Err(ImportError::Header(errors)) => errors,
             other => panic!("{file:?} was not refused for its rows or header: {other:?}"),
         };
         errors

@@ -35,6 +35,7 @@ mod extract;
 mod import;
 mod indexer;
 mod institutions;
+mod languages;
 mod model;
 mod network;
 mod openapi;
@@ -60,7 +61,10 @@ use crate::node::NodeHandle;
 use crate::search::Directory;
 use crate::tokens::TokenVerifier;
 
-pub use import::{Change, CheckedImport, CheckedRow, ImportError, MAX_IMPORT_ROWS, check_import};
+pub use import::{
+    Change, CheckedImport, CheckedRow, ImportError, MAX_IMPORT_ROWS, MAX_REPORTED_ERRORS,
+    RowErrors, check_import,
+};
 
 /// Most event streams open at once: each holds a connection and a subscription to the
 /// node's events; a handful of watch screens per state is the expected use.

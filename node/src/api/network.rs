@@ -1,6 +1,14 @@
 //! `/v1/network`, `/v1/health` and `/metrics`: how this node sees the network, whether it
 //! is alive, and its Prometheus metrics.
 //!
+//! How fast a dead peer shows: `reachable` and `connected` follow open connections. A peer
+//! that stops or dies over TCP is gone at once (its kernel closes the socket); over QUIC, or
+//! when a host or link goes down, the connection closes only when pings go unanswered
+//! ([`crate::network::behaviour::PING_INTERVAL`] plus [`crate::network::behaviour::PING_TIMEOUT`])
+//! or QUIC's idle timeout runs out. `last_seen` is the last time the peer was heard from,
+//! never the close, so it stops moving the moment the peer dies (the API document says the
+//! same for clients).
+//!
 //! Health and metrics need no token: monitoring systems poll them, and they hold counts,
 //! member codes and readiness only, never directory or alert content. The API listens on
 //! loopback unless the IT team configures otherwise.
@@ -62,7 +70,7 @@ struct MemberView {
     is_self: bool,
     /// A connection to one of its nodes is open (always true for this node's own member).
     reachable: bool,
-    /// The latest time one of its nodes was heard from.
+    /// The latest time one of its nodes was heard from (not a connection closing).
     last_seen: Option<String>,
     /// Its feed's latest entry held here.
     latest_seq: u64,

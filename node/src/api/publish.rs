@@ -53,7 +53,9 @@ pub fn check(body: &Body, names: FieldNames) -> ApiResult<()> {
         .map_err(|invalid| invalid_field(&invalid, names))
 }
 
-fn invalid_field(invalid: &InvalidField, names: FieldNames) -> ApiError {
+/// A field the protocol (or the API's own stricter rules) refuses, as an API error naming
+/// the request's field.
+pub fn invalid_field(invalid: &InvalidField, names: FieldNames) -> ApiError {
     let field = names(&invalid.field);
     ApiError::invalid(field.clone(), format!("{field} {}", invalid.reason))
 }

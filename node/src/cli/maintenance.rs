@@ -15,7 +15,7 @@ use vigia_protocol::Roster;
 
 use crate::config::{NodeConfig, Overrides};
 use crate::maintenance::restore::{self, RestoreError};
-use crate::maintenance::{backup, check as store_check, store_in_use};
+use crate::maintenance::{backup, check as store_check, open_stopped, store_in_use};
 use crate::store::Store;
 
 /// Longest wait for a running node to write a backup. Copying is bounded by the disk:
@@ -34,16 +34,8 @@ pub fn check(file: Option<PathBuf>, overrides: &Overrides, out: &mut dyn Write) 
     let config = NodeConfig::load(overrides)?;
     let roster = load_roster(&config)?;
     let path = file.unwrap_or_else(|| config.store_path());
-    let store = Store::open_existing(&path).map_err(|error| {
-        if store_in_use(&error) {
-            error.context(
-                "the store is open in another process, probably the running node: stop it, \
-                 or check a backup (`vigia-node backup FILE`, then `vigia-node check FILE`)",
-            )
-        } else {
-            error
-        }
-    })?;
+    let hint = "or check a backup (`vigia-node backup FILE`, then `vigia-node check FILE`)";
+    let store = open_stopped(&path, Some(hint))?;
     let report = store_check::check(&store, &roster)?;
     writeln!(out, "{}: {report}", path.display())?;
     if !report.is_clean() {
@@ -53,6 +45,16 @@ pub fn check(file: Option<PathBuf>, overrides: &Overrides, out: &mut dyn Write) 
             report.problem_count
         );
     }
+    Ok(())
+}
+
+/// `vigia-node rebuild`. It opens only an existing store: a mistyped data directory is an
+/// error, not a new empty store with nothing to rebuild.
+pub fn rebuild(overrides: &Overrides, out: &mut dyn Write) -> Result<()> {
+    let config = NodeConfig::load(overrides)?;
+    let store = open_stopped(&config.store_path(), None)?;
+    let count = store.rebuild_views()?;
+    writeln!(out, "views rebuilt from {count} entries")?;
     Ok(())
 }
 

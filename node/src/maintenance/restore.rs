@@ -2,6 +2,8 @@
 //!
 //! Order, so that the store's name always holds a whole store (the old one or the backup)
 //! and no node can open it half way:
+//! 0. a "backup" that is the store itself (the same path, or another name of the same
+//!    inode such as its `.before-restore` link) is refused before anything is touched;
 //! 1. the store is opened with redb, which fails while a node has it open, and held open
 //!    so that a node starting meanwhile fails to open it (a store too damaged to open is
 //!    replaced all the same: redb takes its lock before it reads, so no process had it);
@@ -21,6 +23,7 @@
 
 use std::fs::File;
 use std::io::ErrorKind;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -38,8 +41,15 @@ pub const PREVIOUS_SUFFIX: &str = ".before-restore";
 #[non_exhaustive]
 pub enum RestoreError {
     /// A process (the node) has the store open.
-    #[error("{} is open in another process; stop the node first", .0.display())]
+    #[error("{}", super::in_use(.0))]
     InUse(PathBuf),
+    /// The backup is the store itself (the same path, or another name of the same file).
+    #[error(
+        "{} is the node's store itself, not a backup of it; restore from a file written by \
+         `vigia-node backup`",
+        .0.display()
+    )]
+    SameFile(PathBuf),
     /// An earlier restore left the store it replaced, which this one would lose.
     #[error("{} exists from an earlier restore; move it away first", .0.display())]
     PreviousExists(PathBuf),
@@ -76,12 +86,14 @@ pub fn restore(
     store_path: &Path,
     roster: &Roster,
 ) -> Result<Restored, RestoreError> {
+    if same_file(backup, store_path) {
+        return Err(RestoreError::SameFile(backup.to_owned()));
+    }
     let dir = match store_path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     };
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    crate::files::create_private_dir(dir).context("cannot create data directory")?;
     let previous = previous_path(store_path);
     if previous.symlink_metadata().is_ok() {
         return Err(RestoreError::PreviousExists(previous));
@@ -109,6 +121,13 @@ pub fn restore(
     copy.persist(store_path)
         .map_err(|error| error.error)
         .with_context(|| format!("cannot move the backup to {}", store_path.display()))?;
+    // The kept store has only its second name now; a store made before stores were
+    // private may be readable by others, and the kept copy need not stay so.
+    if let Some(kept) = &kept {
+        let private = std::fs::Permissions::from_mode(crate::files::PRIVATE_FILE_MODE);
+        std::fs::set_permissions(kept, private)
+            .with_context(|| format!("cannot make {} private", kept.display()))?;
+    }
     File::open(dir)
         .and_then(|dir| dir.sync_all())
         .with_context(|| format!("cannot flush directory {}", dir.display()))?;
@@ -119,6 +138,23 @@ pub fn restore(
         previous: kept,
         previous_damage,
     })
+}
+
+/// Whether `backup` and `store` name one file: the same path once links and `..` are
+/// resolved, or the same inode (a hard link, such as the `.before-restore` name a restore
+/// gives the store). A store that does not exist yet is nobody's backup.
+fn same_file(backup: &Path, store: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let (Ok(backup_path), Ok(store_path)) = (backup.canonicalize(), store.canonicalize()) else {
+        return false;
+    };
+    if backup_path == store_path {
+        return true;
+    }
+    match (std::fs::metadata(backup), std::fs::metadata(store)) {
+        (Ok(backup), Ok(store)) => backup.dev() == store.dev() && backup.ino() == store.ino(),
+        _ => false,
+    }
 }
 
 fn copy_file(from: &Path, to: &File) -> Result<()> {

@@ -278,6 +278,12 @@ fn issue(session: &Session, args: &IssueArgs, out: &mut dyn Write) -> Result<()>
         output::text(&alert, "member"),
         output::number(&alert, "seq"),
     );
+    if is_cancellation(&alert) {
+        let target = reference_name(&alert);
+        writeln!(out, "issued cancellation {member}/{seq} of {target}")?;
+        summary(&alert).write(out)?;
+        return Ok(());
+    }
     writeln!(out, "issued alert {member}/{seq}")?;
     summary(&alert).write(out)?;
     let show = session.hint(&format!("alerts show {member} {seq}"));
@@ -392,19 +398,31 @@ fn list(session: &Session, args: &ListArgs, out: &mut dyn Write) -> Result<()> {
     .right(5)
     .max_width(7, 60);
     for alert in &items {
+        // A cancellation asks for no acknowledgements: its row says what it withdraws.
+        let (acks, title) = if is_cancellation(alert) {
+            let title = format!(
+                "cancels {}: {}",
+                reference_name(alert),
+                output::text(alert, "title")
+            );
+            ("-".to_owned(), title)
+        } else {
+            let acks = format!(
+                "{}/{}",
+                output::number(alert, "acknowledged"),
+                output::number(alert, "expected")
+            );
+            (acks, output::text(alert, "title").to_owned())
+        };
         table.row(vec![
             alert_name(alert),
             output::short_time(output::text(alert, "issued_at")),
             output::text(alert, "severity").to_owned(),
             output::text(alert, "urgency").to_owned(),
             output::text(alert, "status").to_owned(),
-            format!(
-                "{}/{}",
-                output::number(alert, "acknowledged"),
-                output::number(alert, "expected")
-            ),
+            acks,
             our_part(alert).to_owned(),
-            output::text(alert, "title").to_owned(),
+            title,
         ]);
     }
     table.write(out)?;
@@ -421,10 +439,21 @@ fn alert_name(alert: &Value) -> String {
     )
 }
 
-/// What this node's member owes the alert: `to ack`, `acked`, or nothing.
+/// `PE/3` of the alert an update or cancellation references.
+pub fn reference_name(alert: &Value) -> String {
+    alert_name(&alert["references"])
+}
+
+/// Whether the alert is a cancellation of an earlier one, which asks for no acknowledgement.
+pub fn is_cancellation(alert: &Value) -> bool {
+    alert["kind"] == "cancel"
+}
+
+/// What this node's member owes the alert: `to ack`, `acked`, or nothing (an alert updated
+/// or cancelled since asks for nothing more).
 fn our_part(alert: &Value) -> &'static str {
     match (
-        alert["addressed_to_us"] == Value::Bool(true),
+        alert["to_acknowledge"] == Value::Bool(true),
         alert["acknowledged_by_us"] == Value::Bool(true),
     ) {
         (_, true) => "acked",
@@ -462,7 +491,8 @@ fn show(session: &Session, path: &AlertPath, out: &mut dyn Write) -> Result<()> 
         table.write(out)?;
     }
     let missing = output::list(&alert, "not_acknowledged");
-    if !missing.is_empty() {
+    let stands = matches!(output::text(&alert, "status"), "active" | "expired");
+    if stands && !missing.is_empty() {
         writeln!(out, "not acknowledged yet: {missing}")?;
     }
     if our_part(&alert) == "to ack" {
@@ -488,9 +518,13 @@ pub fn summary(alert: &Value) -> Details {
             .to_ascii_uppercase()
             .replace('_', "+")
     );
+    let status = match output::text(alert, "status") {
+        "cancellation" => format!("cancellation of {}", reference_name(alert)),
+        status => status.to_owned(),
+    };
     details
         .line("title", output::text(alert, "title"))
-        .line("status", output::text(alert, "status"))
+        .line("status", status)
         .line("marks", marks)
         .line("to", to)
         .line("issued", output::when(output::text(alert, "issued_at")))
@@ -513,15 +547,17 @@ pub fn summary(alert: &Value) -> Details {
     if alert["superseded_by"].is_object() {
         details.line("superseded by", output::entry(&alert["superseded_by"]));
     }
-    details
-        .line(
-            "acknowledged",
-            format!(
-                "{} of {}",
-                output::number(alert, "acknowledged"),
-                output::number(alert, "expected")
-            ),
+    let acknowledged = if is_cancellation(alert) {
+        "not asked (a cancellation)".to_owned()
+    } else {
+        format!(
+            "{} of {}",
+            output::number(alert, "acknowledged"),
+            output::number(alert, "expected")
         )
+    };
+    details
+        .line("acknowledged", acknowledged)
         .line("description", output::text(alert, "description"))
         .line("id", output::text(alert, "id"));
     details

@@ -189,8 +189,9 @@ fn show_bad_rows(error: &anyhow::Error, out: &mut dyn Write) -> Result<()> {
     if total > rows.len() as u64 {
         writeln!(
             out,
-            "… and {} more rows with errors",
-            total - rows.len() as u64
+            "… and {} more errors not listed ({total} in {} rows)",
+            total - rows.len() as u64,
+            output::number(details, "rows")
         )?;
     }
     Ok(())

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use super::Session;
 use super::node_error;
-use super::output;
+use super::{alerts, output};
 use crate::client::{ServerEvent, with_query};
 
 /// First wait before reconnecting; short, since a restarting node is back in seconds.
@@ -227,28 +227,8 @@ impl Watcher<'_> {
             writeln!(out, "{line}")?;
             return Ok(());
         }
-        let marks = format!(
-            "{}/{} TLP:{}",
-            output::text(alert, "severity"),
-            output::text(alert, "urgency"),
-            output::text(alert, "tlp")
-                .to_ascii_uppercase()
-                .replace('_', "+")
-        );
-        let note = if missed {
-            "  (arrived while disconnected)"
-        } else {
-            ""
-        };
-        writeln!(
-            out,
-            "{}  ALERT {id}  {marks}  {}{note}",
-            output::short_time(output::text(alert, "issued_at")),
-            output::clean(output::text(alert, "title"))
-        )?;
-        if alert["addressed_to_us"] == Value::Bool(true)
-            && alert["acknowledged_by_us"] != Value::Bool(true)
-        {
+        writeln!(out, "{}", alert_line(id, alert, missed))?;
+        if alert["to_acknowledge"] == Value::Bool(true) {
             let (member, seq) = (output::text(alert, "member"), output::number(alert, "seq"));
             let ack = self
                 .session
@@ -284,6 +264,38 @@ impl Watcher<'_> {
     }
 }
 
+/// The line `watch` prints for an alert, an update or a cancellation.
+fn alert_line(id: &str, alert: &Value, missed: bool) -> String {
+    let marks = format!(
+        "{}/{} TLP:{}",
+        output::text(alert, "severity"),
+        output::text(alert, "urgency"),
+        output::text(alert, "tlp")
+            .to_ascii_uppercase()
+            .replace('_', "+")
+    );
+    let note = if missed {
+        "  (arrived while disconnected)"
+    } else {
+        ""
+    };
+    let at = output::short_time(output::text(alert, "issued_at"));
+    let title = output::clean(output::text(alert, "title"));
+    // A cancellation withdraws an earlier alert and asks for nothing: it must not read
+    // as one more alert with the same title.
+    match alert["kind"].as_str() {
+        Some("cancel") => {
+            let target = alerts::reference_name(alert);
+            format!("{at}  CANCEL {id} cancels {target}: {title}{note}")
+        }
+        Some("update") => {
+            let target = alerts::reference_name(alert);
+            format!("{at}  UPDATE {id} updates {target}  {marks}  {title}{note}")
+        }
+        _ => format!("{at}  ALERT {id}  {marks}  {title}{note}"),
+    }
+}
+
 /// `PE/3` of an alert as the API shows it.
 fn alert_id(alert: &Value) -> String {
     format!(
@@ -296,6 +308,24 @@ fn alert_id(alert: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cancellation_reads_as_one_and_names_what_it_cancels() {
+        let cancel = json!({
+            "member": "PE", "seq": 40, "kind": "cancel", "status": "cancellation",
+            "title": "Vehículo recuperado", "severity": "minor", "urgency": "past",
+            "tlp": "amber", "issued_at": "2030-01-01T10:00:00Z",
+            "references": { "relation": "cancels", "member": "PE", "seq": 39 },
+        });
+        let line = alert_line("PE/40", &cancel, false);
+        assert!(
+            line.ends_with("CANCEL PE/40 cancels PE/39: Vehículo recuperado"),
+            "{line}"
+        );
+        let mut plain = cancel.clone();
+        plain["kind"] = json!("alert");
+        assert!(alert_line("PE/40", &plain, false).contains("ALERT PE/40"));
+    }
 
     #[test]
     fn memory_forgets_the_oldest_ids_first_and_stays_bounded() {
