@@ -231,7 +231,7 @@ pub struct NetworkStatus {
 
 enum Command {
     Gossip(Vec<u8>, Head),
-    Block(BTreeSet<MemberCode>),
+    Block(BTreeSet<MemberCode>, oneshot::Sender<()>),
     Status(oneshot::Sender<NetworkStatus>),
     Shutdown,
     #[cfg(feature = "testing")]
@@ -489,10 +489,14 @@ impl NodeHandle {
     /// operator's block of a misbehaving member, or a partition in a test network. The set
     /// replaces the previous one; an empty set lifts every block.
     pub async fn block_members(&self, members: BTreeSet<MemberCode>) -> Result<()> {
+        let (done, applied) = oneshot::channel();
         self.commands
-            .send(Command::Block(members))
+            .send(Command::Block(members, done))
             .await
-            .map_err(|_| anyhow!("node stopped"))
+            .map_err(|_| anyhow!("node stopped"))?;
+        // Returns once the node refuses them, so a caller that blocks and then checks sees
+        // the cut in place.
+        applied.await.map_err(|_| anyhow!("node stopped"))
     }
 
     /// Signs `body` as this member's next entry, stores it and gossips it.
@@ -818,7 +822,10 @@ impl EventLoop {
                 self.publish_gossip(bytes);
                 self.offer_to_smaller_peers();
             }
-            Command::Block(members) => self.block_members(&members),
+            Command::Block(members, done) => {
+                self.block_members(&members);
+                let _ = done.send(());
+            }
             Command::Status(reply) => {
                 let _ = reply.send(self.status());
             }

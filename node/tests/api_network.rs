@@ -146,8 +146,9 @@ async fn last_seen_follows_pings_while_connected_and_stops_at_the_last_contact()
     .await;
 
     // Cutting CL off closes the connection from this side: a close that is not contact,
-    // as when a killed peer's connection times out.
-    let cut_at = now_ms();
+    // as when a killed peer's connection times out. Until the block is in place CL may
+    // still be heard (a ping, a heads exchange), so the reference time is taken once the
+    // node has applied it; the connection closes after that.
     let blocked = client
         .call(
             Method::PUT,
@@ -157,6 +158,7 @@ async fn last_seen_follows_pings_while_connected_and_stops_at_the_last_contact()
         )
         .await;
     assert_eq!(blocked.status, StatusCode::OK, "{}", blocked.text);
+    let cut_at = now_ms();
     eventually("CL is unreachable", || {
         let client = client.clone();
         async move { !seen(&client, "CL").await.1 }
