@@ -337,6 +337,16 @@ async fn bad_alerts_and_acknowledgements_are_refused_and_nothing_is_published() 
             "title",
         ),
         (
+            change("title", json!("\u{feff}\u{200b}")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "title",
+        ),
+        (
+            change("title", json!("Alerta \u{202e}atrela")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "title",
+        ),
+        (
             change("references", json!({ "relation": "updates", "seq": 99 })),
             StatusCode::UNPROCESSABLE_ENTITY,
             "references.seq",

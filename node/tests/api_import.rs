@@ -274,7 +274,8 @@ async fn every_bad_field_of_every_row_is_reported_at_once() {
     let file = "id,given_names,family_names,institution_id,emails,phones,languages,always_on,time_zone,from,to\n\
         ok,Ana,Rojas,pnp,,,es,true,,,\n\
         six bad,,,pnp,no-at-sign,0114|+51999|+0,es|xx,false,America/Lima,8:00,25:00\n\
-        two,Luis,Paz,nowhere,,,,sometimes,,,\n";
+        two,Luis,Paz,nowhere,,,,sometimes,,,\n\
+        hidden,\u{200b},Paz\u{202e}zap,pnp,,,,true,,,\n";
     let answer = node.client.import(file, true).await;
     assert_eq!(
         answer.status,
@@ -301,6 +302,8 @@ async fn every_bad_field_of_every_row_is_reported_at_once() {
             (3, "to"),
             (4, "institution_id"),
             (4, "always_on"),
+            (5, "given_names"),
+            (5, "family_names"),
         ],
         "{}",
         answer.text
@@ -314,8 +317,9 @@ async fn every_bad_field_of_every_row_is_reported_at_once() {
         "{found:?}"
     );
     let details = &answer.json()["error"]["details"];
-    assert_eq!(details["total"], 11);
-    assert_eq!(details["rows"], 2);
+    assert!(found[12].2.contains("U+202E"), "{found:?}");
+    assert_eq!(details["total"], 13);
+    assert_eq!(details["rows"], 3);
     assert_eq!(details["not_listed"], 0);
     node.stop().await;
 }

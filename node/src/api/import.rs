@@ -34,9 +34,9 @@ use super::csv_format::{
 };
 use super::errors::{ApiError, ApiResult};
 use super::extract::{QueryParams, body_bytes, parse_bool};
-use super::languages;
 use super::publish::now_ms;
 use super::{contacts, institutions};
+use super::{languages, names};
 use crate::search::{Directory, InstitutionQuery};
 
 /// Most rows one import takes: ten thousand contacts is far beyond any member's directory,
@@ -497,7 +497,7 @@ impl RowChecker<'_> {
                 (Body::InstitutionPut(institution), errors)
             }
         };
-        let invalid = match &body {
+        let mut invalid = match &body {
             Body::ContactPut(contact) => {
                 let mut invalid = contact.invalid_fields();
                 invalid.extend(languages::unknown("contact.languages", &contact.languages));
@@ -506,6 +506,7 @@ impl RowChecker<'_> {
             Body::InstitutionPut(institution) => institution.invalid_fields(),
             _ => Vec::new(),
         };
+        invalid.extend(names::problems(&body));
         errors.extend(invalid.into_iter().map(|invalid| cell_error(line, invalid)));
         if let Body::ContactPut(contact) = &body
             && !errors.iter().any(|error| error.column == "institution_id")
