@@ -30,9 +30,10 @@ pub const MAX_ANSWER_BYTES: u64 = 256 * 1024 * 1024;
 /// few kilobytes; anything far larger is not an event of a Vigía node.
 pub const MAX_EVENT_BYTES: usize = 1024 * 1024;
 
-/// Longest silence on the event stream before it counts as broken. The node sends a
-/// keep-alive comment every 15 s, so three missed ones mean the node or the path is gone,
-/// even when no TCP reset arrives (a frozen host, a suspended laptop).
+/// Longest time on the event stream without a whole line before it counts as broken. The
+/// node sends a keep-alive comment line every 15 s, so three missed ones mean the node or
+/// the path is gone, even when no TCP reset arrives (a frozen host, a suspended laptop),
+/// or that what answers sends bytes now and then but never an event.
 pub const EVENT_SILENCE_LIMIT: Duration = Duration::from_secs(45);
 
 /// An error answer of the node.
@@ -99,6 +100,7 @@ pub struct NodeClient {
     base: String,
     token: String,
     deadline: Duration,
+    silence_limit: Duration,
 }
 
 impl NodeClient {
@@ -115,6 +117,7 @@ impl NodeClient {
             base: base.trim_end_matches('/').to_owned(),
             token: token.to_owned(),
             deadline: REQUEST_DEADLINE,
+            silence_limit: EVENT_SILENCE_LIMIT,
         })
     }
 
@@ -224,8 +227,9 @@ impl NodeClient {
     }
 
     /// Opens the server-sent event stream at `path` and calls `on_event` with each event
-    /// until it returns false or the stream ends (`Ok`), or the connection breaks or stays
-    /// silent for [`EVENT_SILENCE_LIMIT`] (`Err`).
+    /// until it returns false or the stream ends (`Ok`), or the connection breaks or sends
+    /// no whole line for [`EVENT_SILENCE_LIMIT`] (`Err`). The stream has no overall
+    /// deadline: it is meant to stay open for days.
     pub fn watch(
         &self,
         path: &str,
@@ -234,14 +238,14 @@ impl NodeClient {
         // The blocking client's timeout bounds each read of the body, not the whole
         // stream, which is meant to stay open for days.
         let http = Client::builder()
-            .timeout(EVENT_SILENCE_LIMIT)
+            .timeout(self.silence_limit)
             .build()
             .context("cannot set up the HTTP client")?;
         let builder = self
             .authorize(http.get(format!("{}{path}", self.base)))
             .header("accept", "text/event-stream");
         let response = self.send(builder, path)?;
-        let mut reader = std::io::BufReader::new(response);
+        let mut reader = std::io::BufReader::new(LineWatch::new(response, self.silence_limit));
         let mut event = ServerEvent {
             name: "message".into(),
             id: None,
@@ -325,6 +329,42 @@ impl NodeClient {
             self.deadline.as_secs_f64(),
             self.base
         ))
+    }
+}
+
+/// A reader that fails once `limit` passes without a line break in what it reads: a byte
+/// now and then resets the client's timeout of each read, but not this.
+struct LineWatch<R> {
+    inner: R,
+    limit: Duration,
+    last_line: std::time::Instant,
+}
+
+impl<R> LineWatch<R> {
+    fn new(inner: R, limit: Duration) -> Self {
+        Self {
+            inner,
+            limit,
+            last_line: std::time::Instant::now(),
+        }
+    }
+}
+
+impl<R: Read> Read for LineWatch<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buffer)?;
+        if buffer[..read].contains(&b'\n') {
+            self.last_line = std::time::Instant::now();
+        } else if read > 0 && self.last_line.elapsed() > self.limit {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "the event stream sent no whole line for {} s",
+                    self.limit.as_secs_f64()
+                ),
+            ));
+        }
+        Ok(read)
     }
 }
 
@@ -444,6 +484,23 @@ mod tests {
         assert!(
             message.starts_with("the node did not finish answering within 1 s"),
             "{message}"
+        );
+    }
+
+    #[test]
+    fn an_event_stream_that_dribbles_bytes_but_no_lines_counts_as_broken() {
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\n: hello\n";
+        let base = dribbling_server(head, Duration::from_millis(100));
+        let mut client = NodeClient::new(&base, "").expect("client");
+        client.silence_limit = Duration::from_secs(1);
+        let started = std::time::Instant::now();
+        let error = client
+            .watch("/v1/events", |_| Ok(true))
+            .expect_err("a stalled stream");
+        assert!(started.elapsed() < Duration::from_secs(5), "{error:#}");
+        assert!(
+            format!("{error:#}").contains("sent no whole line for 1 s"),
+            "{error:#}"
         );
     }
 
