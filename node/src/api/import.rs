@@ -271,13 +271,14 @@ pub fn check_import(
         (offset, unclosed_quote_error(lines.line))
     });
     let header_end = reader.position().byte();
-    if let Some((offset, error)) = &unclosed
-        && (*offset as u64) < header_end
-    {
-        return Err(ImportError::Header(vec![error.clone()]));
-    }
     let mut lines = Lines::new(text);
     let header_line = lines.record_start(header.position());
+    // On the header's line, as every header problem is, even if the quote opens below it.
+    if let Some((offset, _)) = &unclosed
+        && (*offset as u64) < header_end
+    {
+        return Err(ImportError::Header(vec![unclosed_quote_error(header_line)]));
+    }
     let layout = Layout::from_header(&header).map_err(|mut errors| {
         for error in &mut errors {
             error.line = header_line;
