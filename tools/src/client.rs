@@ -6,7 +6,7 @@
 //! Bounds: every answer is read up to [`MAX_ANSWER_BYTES`], every event of the stream up to
 //! [`MAX_EVENT_BYTES`], so a broken or hostile server costs bounded memory; every request
 //! but the event stream ends by [`REQUEST_DEADLINE`], and the stream ends after
-//! [`EVENT_SILENCE_LIMIT`] without a byte, so it costs bounded time as well.
+//! [`EVENT_SILENCE_LIMIT`] without a whole line, so it costs bounded time as well.
 
 use std::io::{BufRead, Read};
 use std::time::Duration;
@@ -151,10 +151,20 @@ impl NodeClient {
     }
 
     fn send(&self, builder: RequestBuilder, what: &str) -> Result<Response> {
+        self.send_within(builder, what, self.deadline)
+    }
+
+    /// Sends a request whose timeout is `limit`, for the error that names it.
+    fn send_within(
+        &self,
+        builder: RequestBuilder,
+        what: &str,
+        limit: Duration,
+    ) -> Result<Response> {
         let response = match builder.send() {
             Ok(response) => response,
             Err(error) if error.is_timeout() => {
-                return Err(self.overdue(what, anyhow::Error::from(error)));
+                return Err(self.overdue(what, limit, anyhow::Error::from(error)));
             }
             Err(error) => {
                 let base = &self.base;
@@ -165,7 +175,7 @@ impl NodeClient {
             return Ok(response);
         }
         let status = response.status().as_u16();
-        let text = self.read_text(response, what).unwrap_or_default();
+        let text = self.read_within(response, what, limit).unwrap_or_default();
         match serde_json::from_str::<Envelope>(&text) {
             Ok(Envelope { error }) => Err(NodeError {
                 status,
@@ -244,7 +254,7 @@ impl NodeClient {
         let builder = self
             .authorize(http.get(format!("{}{path}", self.base)))
             .header("accept", "text/event-stream");
-        let response = self.send(builder, path)?;
+        let response = self.send_within(builder, path, self.silence_limit)?;
         let mut reader = std::io::BufReader::new(LineWatch::new(response, self.silence_limit));
         let mut event = ServerEvent {
             name: "message".into(),
@@ -297,10 +307,15 @@ impl NodeClient {
 impl NodeClient {
     /// Reads a whole answer of at most [`MAX_ANSWER_BYTES`] as text.
     fn read_text(&self, response: Response, path: &str) -> Result<String> {
+        self.read_within(response, path, self.deadline)
+    }
+
+    /// Like [`Self::read_text`], for a request whose timeout is `limit`.
+    fn read_within(&self, response: Response, path: &str, limit: Duration) -> Result<String> {
         let mut bytes = Vec::new();
         if let Err(error) = response.take(MAX_ANSWER_BYTES + 1).read_to_end(&mut bytes) {
             if is_timeout(&error) {
-                return Err(self.overdue(path, error.into()));
+                return Err(self.overdue(path, limit, error.into()));
             }
             let error = anyhow::Error::from(error);
             return Err(error.context(format!("cannot read the node's answer to {path}")));
@@ -323,10 +338,10 @@ impl NodeClient {
 
     /// The error of a request that ran past its deadline. A request that changes something
     /// may still have been carried out by the node.
-    fn overdue(&self, path: &str, cause: anyhow::Error) -> anyhow::Error {
+    fn overdue(&self, path: &str, limit: Duration, cause: anyhow::Error) -> anyhow::Error {
         cause.context(format!(
             "the node did not finish answering within {} s ({path} at {})",
-            self.deadline.as_secs_f64(),
+            limit.as_secs_f64(),
             self.base
         ))
     }
