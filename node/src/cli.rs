@@ -200,13 +200,31 @@ pub fn print_error(error: &anyhow::Error) {
 }
 
 /// `error:` with the outermost context (what failed), then one `caused by:` line per cause
-/// (why), outermost first.
+/// (why), outermost first. Each message goes through [`escape_controls`]: a cause may quote
+/// a node's answer or a file's contents, which must not drive the operator's terminal.
 pub fn write_error(out: &mut dyn std::io::Write, error: &anyhow::Error) -> std::io::Result<()> {
-    writeln!(out, "error: {error}")?;
+    writeln!(out, "error: {}", escape_controls(&error.to_string()))?;
     for cause in error.chain().skip(1) {
-        writeln!(out, "  caused by: {cause}")?;
+        writeln!(out, "  caused by: {}", escape_controls(&cause.to_string()))?;
     }
     Ok(())
+}
+
+/// `text` with every character that can move the cursor, retitle the window, clear the
+/// screen or reorder what follows written as a Rust escape (`\u{1b}`): C0 controls but line
+/// feed and tab, DEL, C1 controls, and bidirectional embeddings, overrides and isolates.
+/// Escaped rather than dropped, so the operator still sees that the text held them.
+pub fn escape_controls(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if (c.is_control() && !matches!(c, '\n' | '\t')) || bidi {
+            escaped.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            escaped.push(c);
+        }
+    }
+    escaped
 }
 
 /// Runs one command, writing its results to `out` (progress and notes go to standard error).
@@ -330,5 +348,25 @@ async fn wait_for_signal() -> Result<()> {
     tokio::select! {
         result = tokio::signal::ctrl_c() => result.context("cannot watch SIGINT"),
         _ = terminate.recv() => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_controls_in_an_error_are_escaped() {
+        let error = anyhow::anyhow!("the node answered 500: \u{1b}]0;pwned\u{7}\u{1b}[2J\u{9b}x")
+            .context("cannot list\u{202e} contacts\r");
+        let mut out = Vec::new();
+        write_error(&mut out, &error).expect("written");
+        let text = String::from_utf8(out).expect("UTF-8");
+        assert_eq!(
+            text,
+            "error: cannot list\\u{202e} contacts\\u{d}\n  caused by: the node answered 500: \
+             \\u{1b}]0;pwned\\u{7}\\u{1b}[2J\\u{9b}x\n"
+        );
+        assert_eq!(escape_controls("line\nnext\tcell"), "line\nnext\tcell");
     }
 }

@@ -1,10 +1,12 @@
 //! The in-memory directory index: every contact and institution, searchable by free text.
 //!
 //! Free text is folded before it is indexed or matched: lower case, Unicode NFD with the
-//! combining marks dropped, and the few Latin letters that do not decompose spelled out
-//! (`ß` → `ss`, `œ` → `oe`), so `jose peru` finds "José … Perú" and `sao paulo` finds
-//! "São Paulo" in any of the OAS languages. Folded text is split into terms at every
-//! character that is not a letter or digit.
+//! combining marks dropped, invisible format characters (category Cf: zero-width spaces and
+//! joiners, soft hyphens, bidirectional controls) dropped, and the few Latin letters that
+//! do not decompose spelled out (`ß` → `ss`, `œ` → `oe`), so `jose peru` finds "José …
+//! Perú", `sao paulo` finds "São Paulo" in any of the OAS languages, and a zero-width
+//! space inside a name cannot hide it from a search. Folded text is split into terms at
+//! every character that is not a letter or digit.
 //!
 //! Contacts are held in slots; an inverted index maps each term to the slots whose fields
 //! contain it. A query matches a contact when every query term is a prefix of some term of
@@ -42,10 +44,12 @@ pub const MAX_PER_PAGE: usize = 200;
 /// a narrow query should not pay for ordering a hundred thousand names.
 const DIRECT_SORT_LIMIT: usize = 2_000;
 
-/// Folds text for matching: lower case, accents removed, compatibility letters spelled out.
+/// Folds text for matching: lower case, accents and invisible format characters removed,
+/// compatibility letters spelled out.
 pub fn fold(text: &str) -> String {
     let mut folded = String::with_capacity(text.len());
-    for c in text.nfd().filter(|c| !is_combining_mark(*c)) {
+    let shown = |c: &char| !is_combining_mark(*c) && !is_format_character(*c);
+    for c in text.nfd().filter(shown) {
         for lower in c.to_lowercase() {
             match lower {
                 'ß' => folded.push_str("ss"),
@@ -61,6 +65,38 @@ pub fn fold(text: &str) -> String {
         }
     }
     folded
+}
+
+/// Whether `c` is of Unicode general category Cf (format): characters that take no space
+/// and show nothing by themselves, such as U+200B zero-width space, U+200D zero-width
+/// joiner, U+2060 word joiner, U+FEFF and the bidirectional controls. The table is that of
+/// Unicode 15.1; a format character added later is matched as any other character until
+/// it is listed here.
+pub fn is_format_character(c: char) -> bool {
+    matches!(
+        c,
+        '\u{ad}'
+            | '\u{600}'..='\u{605}'
+            | '\u{61c}'
+            | '\u{6dd}'
+            | '\u{70f}'
+            | '\u{890}'..='\u{891}'
+            | '\u{8e2}'
+            | '\u{180e}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206f}'
+            | '\u{feff}'
+            | '\u{fff9}'..='\u{fffb}'
+            | '\u{110bd}'
+            | '\u{110cd}'
+            | '\u{13430}'..='\u{1343f}'
+            | '\u{1bca0}'..='\u{1bca3}'
+            | '\u{1d173}'..='\u{1d17a}'
+            | '\u{e0001}'
+            | '\u{e0020}'..='\u{e007f}'
+    )
 }
 
 /// Splits folded text into terms.
@@ -827,6 +863,22 @@ mod tests {
         assert_eq!(fold("São Paulo"), "sao paulo");
         assert_eq!(fold("Cœur Straße Øre"), "coeur strasse ore");
         assert_eq!(fold("Ñandú Île"), "nandu ile");
+    }
+
+    #[test]
+    fn invisible_characters_neither_hide_a_name_nor_make_a_query() {
+        let directory = directory();
+        directory.put_contact(contact(
+            "PE",
+            9,
+            "zw",
+            "a\u{200b}b\u{200d}c",
+            "Ro\u{feff}jas",
+        ));
+        assert_eq!(ids(&directory, "abc"), ["zw"]);
+        assert_eq!(ids(&directory, "rojas abc"), ["zw"]);
+        assert_eq!(ids(&directory, "a\u{2060}bc"), ["zw"]);
+        assert_eq!(terms(&fold("\u{200b}\u{202e}\u{ad}")).count(), 0);
     }
 
     #[test]

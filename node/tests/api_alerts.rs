@@ -303,6 +303,15 @@ async fn bad_alerts_and_acknowledgements_are_refused_and_nothing_is_published() 
             "expires_in_minutes",
         ),
         (
+            {
+                let mut body = change("expires_in_minutes", Value::Null);
+                body["expires_at"] = json!("9999-12-31T23:59:59Z");
+                body
+            },
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "expires_at",
+        ),
+        (
             change("expires_in_minutes", json!(0)),
             StatusCode::UNPROCESSABLE_ENTITY,
             "expires_in_minutes",
@@ -324,6 +333,16 @@ async fn bad_alerts_and_acknowledgements_are_refused_and_nothing_is_published() 
         ),
         (
             change("title", json!("   ")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "title",
+        ),
+        (
+            change("title", json!("\u{feff}\u{200b}")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "title",
+        ),
+        (
+            change("title", json!("Alerta \u{202e}atrela")),
             StatusCode::UNPROCESSABLE_ENTITY,
             "title",
         ),

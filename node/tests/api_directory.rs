@@ -314,6 +314,10 @@ async fn bad_input_names_the_field_and_applies_nothing() {
     let mut no_hours = contact("Ana", "Rojas", "pnp");
     no_hours["always_on"] = json!(false);
     cases.push((no_hours, StatusCode::UNPROCESSABLE_ENTITY, "hours"));
+    let invisible = contact("\u{200b}\u{200d}", "Rojas", "pnp");
+    cases.push((invisible, StatusCode::UNPROCESSABLE_ENTITY, "given_names"));
+    let overridden = contact("Ana", "Rojas\u{202e}sarom", "pnp");
+    cases.push((overridden, StatusCode::UNPROCESSABLE_ENTITY, "family_names"));
     let mut other_id = contact("Ana", "Rojas", "pnp");
     other_id["id"] = json!("otra");
     cases.push((other_id, StatusCode::UNPROCESSABLE_ENTITY, "id"));
@@ -373,6 +377,19 @@ async fn bad_input_names_the_field_and_applies_nothing() {
         .await;
     assert_eq!(bad_kind.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(bad_kind.field(), "kind");
+    let mut isolated = institution("X", "police");
+    isolated["names"]["en"] = json!("\u{2067}X\u{2069}");
+    let bidi_name = client
+        .call(
+            Method::PUT,
+            "/v1/institutions/PE/x",
+            As::Admin,
+            Some(isolated),
+        )
+        .await;
+    assert_eq!(bidi_name.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bidi_name.field(), "names.en", "{}", bidi_name.text);
+    assert!(bidi_name.text.contains("U+2067"), "{}", bidi_name.text);
 
     let not_json = client
         .send(
@@ -409,6 +426,13 @@ async fn bad_input_names_the_field_and_applies_nothing() {
         ("/v1/contacts?language=spa", "language"),
         ("/v1/contacts?colour=red", "colour"),
         ("/v1/contacts?q=a&q=b", "q"),
+        // Searches for nothing would list everything.
+        ("/v1/contacts?q=%FF%FE", "q"),
+        ("/v1/contacts?q=%00", "q"),
+        ("/v1/contacts?q=%E2%80%8B", "q"),
+        ("/v1/contacts?q=--", "q"),
+        ("/v1/institutions?q=%E2%80%8B", "q"),
+        ("/v1/institutions?q=%C3", "q"),
     ] {
         let answer = client.call(Method::GET, path, As::Focal, None).await;
         assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{path}");

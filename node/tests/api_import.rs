@@ -5,7 +5,7 @@
 
 mod api_support;
 
-use api_support::{As, Network, TestNode};
+use api_support::{As, Network, TestNode, contact};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
@@ -198,7 +198,24 @@ async fn an_export_imports_back_unchanged() {
         client.import(spreadsheet_contacts(), false).await.status,
         StatusCode::OK
     );
+    // Text a spreadsheet would run as a formula, and text that looks neutralised already.
+    let mut hostile = contact("=cmd|' /C calc'!A0", "'=Quoted", "pnp");
+    hostile["role"] = "@SUM(1)".into();
+    hostile["notes"] = "=HYPERLINK(\"http://x.example\",\"click\")\r\n-1+1".into();
+    hostile["phones"] = serde_json::json!(["+541143701234"]);
+    client.put("/v1/contacts/PE/hostile", hostile.clone()).await;
     let contacts = export(&node, "").await;
+    let text = String::from_utf8(contacts.clone()).expect("utf-8");
+    let hostile_row = text
+        .lines()
+        .find(|line| line.starts_with("PE,hostile,"))
+        .expect("hostile row");
+    assert!(
+        hostile_row.starts_with("PE,hostile,'=cmd|' /C calc'!A0,''=Quoted,pnp,'@SUM(1),"),
+        "{hostile_row}"
+    );
+    assert!(hostile_row.contains(",+541143701234,"), "{hostile_row}");
+    assert!(text.contains("\"'=HYPERLINK("), "{text}");
     assert!(contacts.starts_with("\u{feff}member,id,given_names".as_bytes()));
     let institutions = export(&node, "?type=institutions&member=PE").await;
     let before = heads(&node);
@@ -216,6 +233,10 @@ async fn an_export_imports_back_unchanged() {
         contacts,
         "a second export is identical"
     );
+    let read_back = client.get("/v1/contacts/PE/hostile").await;
+    for field in ["given_names", "family_names", "role", "notes", "phones"] {
+        assert_eq!(read_back[field], hostile[field], "{field}");
+    }
 
     let plain = export(&node, "?bom=false").await;
     assert!(plain.starts_with(b"member,id,"));
@@ -253,7 +274,8 @@ async fn every_bad_field_of_every_row_is_reported_at_once() {
     let file = "id,given_names,family_names,institution_id,emails,phones,languages,always_on,time_zone,from,to\n\
         ok,Ana,Rojas,pnp,,,es,true,,,\n\
         six bad,,,pnp,no-at-sign,0114|+51999|+0,es|xx,false,America/Lima,8:00,25:00\n\
-        two,Luis,Paz,nowhere,,,,sometimes,,,\n";
+        two,Luis,Paz,nowhere,,,,sometimes,,,\n\
+        hidden,\u{200b},Paz\u{202e}zap,pnp,,,,true,,,\n";
     let answer = node.client.import(file, true).await;
     assert_eq!(
         answer.status,
@@ -280,6 +302,8 @@ async fn every_bad_field_of_every_row_is_reported_at_once() {
             (3, "to"),
             (4, "institution_id"),
             (4, "always_on"),
+            (5, "given_names"),
+            (5, "family_names"),
         ],
         "{}",
         answer.text
@@ -293,8 +317,9 @@ async fn every_bad_field_of_every_row_is_reported_at_once() {
         "{found:?}"
     );
     let details = &answer.json()["error"]["details"];
-    assert_eq!(details["total"], 11);
-    assert_eq!(details["rows"], 2);
+    assert!(found[12].2.contains("U+202E"), "{found:?}");
+    assert_eq!(details["total"], 13);
+    assert_eq!(details["rows"], 3);
     assert_eq!(details["not_listed"], 0);
     node.stop().await;
 }

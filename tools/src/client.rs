@@ -4,7 +4,9 @@
 //! `field`), so a person sees the same words a script would read in the JSON.
 //!
 //! Bounds: every answer is read up to [`MAX_ANSWER_BYTES`], every event of the stream up to
-//! [`MAX_EVENT_BYTES`], so a broken or hostile server costs bounded memory.
+//! [`MAX_EVENT_BYTES`], so a broken or hostile server costs bounded memory; every request
+//! but the event stream ends by [`REQUEST_DEADLINE`], and the stream ends after
+//! [`EVENT_SILENCE_LIMIT`] without a whole line, so it costs bounded time as well.
 
 use std::io::{BufRead, Read};
 use std::time::Duration;
@@ -15,8 +17,10 @@ use reqwest::blocking::{Client, RequestBuilder, Response};
 use serde::Deserialize;
 use serde_json::Value;
 
-/// How long one request may take; imports of large directories are the slow ones.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long one request may take, from connecting to the last byte of the answer; imports
+/// of large directories are the slow ones. A whole-answer deadline, not one per read, so a
+/// server that sends a byte now and then cannot keep a command running for ever.
+pub const REQUEST_DEADLINE: Duration = Duration::from_secs(120);
 
 /// Largest answer read. The largest legitimate one, every member's contacts as vCard at
 /// the import limit of 10 000 contacts each, is about 35 × 10 000 × 500 B ≈ 175 MB.
@@ -26,9 +30,10 @@ pub const MAX_ANSWER_BYTES: u64 = 256 * 1024 * 1024;
 /// few kilobytes; anything far larger is not an event of a Vigía node.
 pub const MAX_EVENT_BYTES: usize = 1024 * 1024;
 
-/// Longest silence on the event stream before it counts as broken. The node sends a
-/// keep-alive comment every 15 s, so three missed ones mean the node or the path is gone,
-/// even when no TCP reset arrives (a frozen host, a suspended laptop).
+/// Longest time on the event stream without a whole line before it counts as broken. The
+/// node sends a keep-alive comment line every 15 s, so three missed ones mean the node or
+/// the path is gone, even when no TCP reset arrives (a frozen host, a suspended laptop),
+/// or that what answers sends bytes now and then but never an event.
 pub const EVENT_SILENCE_LIMIT: Duration = Duration::from_secs(45);
 
 /// An error answer of the node.
@@ -94,20 +99,32 @@ pub struct NodeClient {
     http: Client,
     base: String,
     token: String,
+    deadline: Duration,
+    silence_limit: Duration,
 }
 
 impl NodeClient {
     /// A client of the API at `base`.
     pub fn new(base: &str, token: &str) -> Result<Self> {
+        // The client's timeout bounds each read; the request's own, set in `request`,
+        // bounds the whole answer.
         let http = Client::builder()
-            .timeout(REQUEST_TIMEOUT)
+            .timeout(REQUEST_DEADLINE)
             .build()
             .context("cannot set up the HTTP client")?;
         Ok(Self {
             http,
             base: base.trim_end_matches('/').to_owned(),
             token: token.to_owned(),
+            deadline: REQUEST_DEADLINE,
+            silence_limit: EVENT_SILENCE_LIMIT,
         })
+    }
+
+    /// The same client with another deadline per request than [`REQUEST_DEADLINE`].
+    pub fn with_deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
     }
 
     /// The API's base address.
@@ -121,7 +138,8 @@ impl NodeClient {
     }
 
     fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        self.authorize(self.http.request(method, format!("{}{path}", self.base)))
+        let url = format!("{}{path}", self.base);
+        self.authorize(self.http.request(method, url).timeout(self.deadline))
     }
 
     fn authorize(&self, builder: RequestBuilder) -> RequestBuilder {
@@ -133,14 +151,31 @@ impl NodeClient {
     }
 
     fn send(&self, builder: RequestBuilder, what: &str) -> Result<Response> {
-        let response = builder
-            .send()
-            .with_context(|| format!("cannot reach the node at {} ({what})", self.base))?;
+        self.send_within(builder, what, self.deadline)
+    }
+
+    /// Sends a request whose timeout is `limit`, for the error that names it.
+    fn send_within(
+        &self,
+        builder: RequestBuilder,
+        what: &str,
+        limit: Duration,
+    ) -> Result<Response> {
+        let response = match builder.send() {
+            Ok(response) => response,
+            Err(error) if error.is_timeout() => {
+                return Err(self.overdue(what, limit, anyhow::Error::from(error)));
+            }
+            Err(error) => {
+                let base = &self.base;
+                return Err(error).context(format!("cannot reach the node at {base} ({what})"));
+            }
+        };
         if response.status().is_success() {
             return Ok(response);
         }
         let status = response.status().as_u16();
-        let text = read_text(response, what).unwrap_or_default();
+        let text = self.read_within(response, what, limit).unwrap_or_default();
         match serde_json::from_str::<Envelope>(&text) {
             Ok(Envelope { error }) => Err(NodeError {
                 status,
@@ -168,7 +203,7 @@ impl NodeClient {
     /// GET returning JSON.
     pub fn get(&self, path: &str) -> Result<Value> {
         let response = self.send(self.request(Method::GET, path), path)?;
-        let text = read_text(response, path)?;
+        let text = self.read_text(response, path)?;
         serde_json::from_str(&text)
             .with_context(|| format!("the node's answer to {path} is not JSON"))
     }
@@ -176,19 +211,19 @@ impl NodeClient {
     /// GET returning text (CSV, vCard, metrics).
     pub fn get_text(&self, path: &str) -> Result<String> {
         let response = self.send(self.request(Method::GET, path), path)?;
-        read_text(response, path)
+        self.read_text(response, path)
     }
 
     /// A request with a JSON body, returning JSON (or `null` for an empty answer).
     pub fn send_json(&self, method: Method, path: &str, body: &Value) -> Result<Value> {
         let response = self.send(self.request(method, path).json(body), path)?;
-        json_or_null(response, path)
+        self.json_or_null(response, path)
     }
 
     /// DELETE, returning JSON (or `null`).
     pub fn delete(&self, path: &str) -> Result<Value> {
         let response = self.send(self.request(Method::DELETE, path), path)?;
-        json_or_null(response, path)
+        self.json_or_null(response, path)
     }
 
     /// POST of raw bytes with a content type, returning JSON.
@@ -198,12 +233,13 @@ impl NodeClient {
             .header("content-type", content_type)
             .body(bytes);
         let response = self.send(builder, path)?;
-        json_or_null(response, path)
+        self.json_or_null(response, path)
     }
 
     /// Opens the server-sent event stream at `path` and calls `on_event` with each event
-    /// until it returns false or the stream ends (`Ok`), or the connection breaks or stays
-    /// silent for [`EVENT_SILENCE_LIMIT`] (`Err`).
+    /// until it returns false or the stream ends (`Ok`), or the connection breaks or sends
+    /// no whole line for [`EVENT_SILENCE_LIMIT`] (`Err`). The stream has no overall
+    /// deadline: it is meant to stay open for days.
     pub fn watch(
         &self,
         path: &str,
@@ -212,14 +248,14 @@ impl NodeClient {
         // The blocking client's timeout bounds each read of the body, not the whole
         // stream, which is meant to stay open for days.
         let http = Client::builder()
-            .timeout(EVENT_SILENCE_LIMIT)
+            .timeout(self.silence_limit)
             .build()
             .context("cannot set up the HTTP client")?;
         let builder = self
             .authorize(http.get(format!("{}{path}", self.base)))
             .header("accept", "text/event-stream");
-        let response = self.send(builder, path)?;
-        let mut reader = std::io::BufReader::new(response);
+        let response = self.send_within(builder, path, self.silence_limit)?;
+        let mut reader = std::io::BufReader::new(LineWatch::new(response, self.silence_limit));
         let mut event = ServerEvent {
             name: "message".into(),
             id: None,
@@ -268,17 +304,93 @@ impl NodeClient {
     }
 }
 
-/// Reads a whole answer of at most [`MAX_ANSWER_BYTES`] as text.
-fn read_text(response: Response, path: &str) -> Result<String> {
-    let mut bytes = Vec::new();
-    response
-        .take(MAX_ANSWER_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .with_context(|| format!("cannot read the node's answer to {path}"))?;
-    if bytes.len() as u64 > MAX_ANSWER_BYTES {
-        anyhow::bail!("the node's answer to {path} is over {MAX_ANSWER_BYTES} bytes");
+impl NodeClient {
+    /// Reads a whole answer of at most [`MAX_ANSWER_BYTES`] as text.
+    fn read_text(&self, response: Response, path: &str) -> Result<String> {
+        self.read_within(response, path, self.deadline)
     }
-    String::from_utf8(bytes).with_context(|| format!("the node's answer to {path} is not UTF-8"))
+
+    /// Like [`Self::read_text`], for a request whose timeout is `limit`.
+    fn read_within(&self, response: Response, path: &str, limit: Duration) -> Result<String> {
+        let mut bytes = Vec::new();
+        if let Err(error) = response.take(MAX_ANSWER_BYTES + 1).read_to_end(&mut bytes) {
+            if is_timeout(&error) {
+                return Err(self.overdue(path, limit, error.into()));
+            }
+            let error = anyhow::Error::from(error);
+            return Err(error.context(format!("cannot read the node's answer to {path}")));
+        }
+        if bytes.len() as u64 > MAX_ANSWER_BYTES {
+            anyhow::bail!("the node's answer to {path} is over {MAX_ANSWER_BYTES} bytes");
+        }
+        String::from_utf8(bytes)
+            .with_context(|| format!("the node's answer to {path} is not UTF-8"))
+    }
+
+    fn json_or_null(&self, response: Response, path: &str) -> Result<Value> {
+        let text = self.read_text(response, path)?;
+        if text.trim().is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_str(&text)
+            .with_context(|| format!("the node's answer to {path} is not JSON"))
+    }
+
+    /// The error of a request that ran past its deadline. A request that changes something
+    /// may still have been carried out by the node.
+    fn overdue(&self, path: &str, limit: Duration, cause: anyhow::Error) -> anyhow::Error {
+        cause.context(format!(
+            "the node did not finish answering within {} s ({path} at {})",
+            limit.as_secs_f64(),
+            self.base
+        ))
+    }
+}
+
+/// A reader that fails once `limit` passes without a line break in what it reads: a byte
+/// now and then resets the client's timeout of each read, but not this.
+struct LineWatch<R> {
+    inner: R,
+    limit: Duration,
+    last_line: std::time::Instant,
+}
+
+impl<R> LineWatch<R> {
+    fn new(inner: R, limit: Duration) -> Self {
+        Self {
+            inner,
+            limit,
+            last_line: std::time::Instant::now(),
+        }
+    }
+}
+
+impl<R: Read> Read for LineWatch<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buffer)?;
+        if buffer[..read].contains(&b'\n') {
+            self.last_line = std::time::Instant::now();
+        } else if read > 0 && self.last_line.elapsed() > self.limit {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "the event stream sent no whole line for {} s",
+                    self.limit.as_secs_f64()
+                ),
+            ));
+        }
+        Ok(read)
+    }
+}
+
+/// Whether a read failed for its deadline: the blocking client reports a deadline as a
+/// `TimedOut` I/O error, or as an I/O error wrapping reqwest's timeout.
+fn is_timeout(error: &std::io::Error) -> bool {
+    error.kind() == std::io::ErrorKind::TimedOut
+        || error
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<reqwest::Error>())
+            .is_some_and(reqwest::Error::is_timeout)
 }
 
 /// `text` as one percent-encoded path segment, so an id with `/`, spaces or accents names
@@ -321,14 +433,6 @@ fn percent_encode(text: &str) -> String {
     encoded
 }
 
-fn json_or_null(response: Response, path: &str) -> Result<Value> {
-    let text = read_text(response, path)?;
-    if text.trim().is_empty() {
-        return Ok(Value::Null);
-    }
-    serde_json::from_str(&text).with_context(|| format!("the node's answer to {path} is not JSON"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,6 +453,70 @@ mod tests {
             "/v1/contacts?q=Jos%C3%A9%20Per%C3%BA%20%26%20co&page=2"
         );
         assert_eq!(with_query("/v1/alerts", &[("from", None)]), "/v1/alerts");
+    }
+
+    /// A server on loopback that answers one request with `head`, then sends the body one
+    /// byte every `pause` until the client goes away (or 600 bytes, so it always ends).
+    fn dribbling_server(head: &'static str, pause: Duration) -> String {
+        use std::io::Write;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let address = listener.local_addr().expect("address");
+        std::thread::spawn(move || {
+            let Ok((mut stream, _)) = listener.accept() else {
+                return;
+            };
+            let mut request = [0; 4096];
+            let _ = stream.read(&mut request);
+            if stream.write_all(head.as_bytes()).is_err() {
+                return;
+            }
+            for _ in 0..600 {
+                std::thread::sleep(pause);
+                if stream
+                    .write_all(b" ")
+                    .and_then(|()| stream.flush())
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+        format!("http://{address}")
+    }
+
+    #[test]
+    fn an_answer_dribbled_past_the_deadline_fails_with_the_deadline() {
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                    content-length: 100000\r\n\r\n";
+        let base = dribbling_server(head, Duration::from_millis(100));
+        let client = NodeClient::new(&base, "")
+            .expect("client")
+            .with_deadline(Duration::from_secs(1));
+        let started = std::time::Instant::now();
+        let error = client.get("/v1/network").expect_err("past the deadline");
+        assert!(started.elapsed() < Duration::from_secs(5), "{error:#}");
+        let message = format!("{error:#}");
+        assert!(
+            message.starts_with("the node did not finish answering within 1 s"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn an_event_stream_that_dribbles_bytes_but_no_lines_counts_as_broken() {
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\n: hello\n";
+        let base = dribbling_server(head, Duration::from_millis(100));
+        let mut client = NodeClient::new(&base, "").expect("client");
+        client.silence_limit = Duration::from_secs(1);
+        let started = std::time::Instant::now();
+        let error = client
+            .watch("/v1/events", |_| Ok(true))
+            .expect_err("a stalled stream");
+        assert!(started.elapsed() < Duration::from_secs(5), "{error:#}");
+        assert!(
+            format!("{error:#}").contains("sent no whole line for 1 s"),
+            "{error:#}"
+        );
     }
 
     #[test]

@@ -27,8 +27,8 @@ use crate::views::AlertStatus;
 const DEFAULT_PER_PAGE: usize = 50;
 /// Largest page of alerts.
 const MAX_PER_PAGE: usize = 500;
-/// Longest relative expiry or answer time: a year. Alerts are operational; anything longer
-/// is a mistake in units.
+/// Longest expiry or answer time from now, relative or absolute: a year. Alerts are
+/// operational; anything longer is a mistake in units or a date typed wrong.
 const MAX_MINUTES: u64 = 366 * 24 * 60;
 
 /// Query of `GET /v1/alerts`.
@@ -164,9 +164,20 @@ fn point_in_time(
             in_name,
             format!("give {at_name} or {in_name}, not both"),
         )),
-        (Some(text), None) => time::parse(text)
-            .map(Some)
-            .map_err(|reason| ApiError::invalid(at_name, reason)),
+        (Some(text), None) => {
+            let at = time::parse(text).map_err(|reason| ApiError::invalid(at_name, reason))?;
+            if at > now.saturating_add(MAX_MINUTES * 60_000) {
+                return Err(ApiError::invalid(
+                    at_name,
+                    format!(
+                        "{at_name} {text} is more than {} days from now; alerts are \
+                         operational and last at most that long",
+                        MAX_MINUTES / (24 * 60)
+                    ),
+                ));
+            }
+            Ok(Some(at))
+        }
         (None, Some(minutes)) if minutes == 0 || minutes > MAX_MINUTES => Err(ApiError::invalid(
             in_name,
             format!("{in_name} must be 1 to {MAX_MINUTES}"),

@@ -14,7 +14,7 @@ use super::auth::{Admin, Focal};
 use super::errors::{ApiError, ApiResult};
 use super::extract::{
     JsonBody, QueryParams, check_body_matches_path, paging, parse_bool, parse_enum, parse_member,
-    parse_member_param, present,
+    parse_member_param, present, search_text,
 };
 use super::languages;
 use super::model::{EntryView, PageView};
@@ -167,7 +167,7 @@ pub async fn search(
         })
         .transpose()?;
     let query = ContactQuery {
-        text: params.q.unwrap_or_default(),
+        text: search_text("q", params.q)?.unwrap_or_default(),
         member: parse_member_param("member", &params.member)?,
         kind: parse_enum("kind", &params.kind)?,
         role: present(&params.role).map(str::to_owned),

@@ -22,6 +22,16 @@
 //!
 //! Lists (emails, phones, languages) separate items with `|`. Free text is taken exactly
 //! as written; ids, codes and list items are trimmed of surrounding spaces.
+//!
+//! Formulas: any member publishes the text that another member's staff export and open in a
+//! spreadsheet, which runs a cell starting with `=`, `+`, `-`, `@`, tab or carriage return
+//! as a formula (OWASP "CSV injection"). The export therefore writes such a cell with a
+//! single quote `'` in front, which spreadsheets read as "this is text"; cells that are
+//! plainly data are left alone: a number (`-3`, `2.5`) or one E.164 phone (`+541143701234`).
+//! A cell that is already quotes followed by a trigger (`'=x`) gets one more quote as
+//! well, so that the import can undo exactly what the export did: it removes one leading
+//! `'` from a cell that is one or more quotes and then a trigger character. Export then
+//! import gives back every value unchanged.
 
 use std::collections::HashMap;
 
@@ -211,6 +221,7 @@ impl Layout {
         self.positions
             .get(column)
             .and_then(|position| row.get(*position))
+            .map(restore_formula)
             .unwrap_or_default()
     }
 
@@ -314,6 +325,45 @@ impl Layout {
     }
 }
 
+/// First characters that make a spreadsheet evaluate a cell as a formula.
+const FORMULA_TRIGGERS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// What spreadsheets read as "the rest of this cell is text"; they do not show it.
+const TEXT_MARK: char = '\'';
+
+/// Whether `cell`, past any leading [`TEXT_MARK`]s, starts with a formula trigger.
+fn starts_like_a_formula(cell: &str) -> bool {
+    cell.trim_start_matches(TEXT_MARK)
+        .starts_with(FORMULA_TRIGGERS)
+}
+
+/// A number or a single E.164 phone: a spreadsheet reads it as a value, never as a formula,
+/// and a quote in front would only get in the way of people who sort or dial it.
+fn is_plain_data(cell: &str) -> bool {
+    let unsigned = cell.strip_prefix(['+', '-']).unwrap_or(cell);
+    let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, "0"));
+    let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    digits(whole) && digits(fraction)
+}
+
+/// `cell` as the export writes it: with a [`TEXT_MARK`] in front if a spreadsheet could
+/// take it for a formula (see the module documentation for the exact rule).
+pub fn neutralise_formula(cell: String) -> String {
+    if starts_like_a_formula(&cell) && !is_plain_data(&cell) {
+        format!("{TEXT_MARK}{cell}")
+    } else {
+        cell
+    }
+}
+
+/// The inverse of [`neutralise_formula`], as the import reads a cell.
+pub fn restore_formula(cell: &str) -> &str {
+    match cell.strip_prefix(TEXT_MARK) {
+        Some(rest) if starts_like_a_formula(rest) => rest,
+        _ => cell,
+    }
+}
+
 fn list(cell: &str) -> Vec<String> {
     cell.split(LIST_SEPARATOR)
         .map(str::trim)
@@ -355,7 +405,7 @@ pub fn contact_row(contact: &Contact) -> Vec<String> {
             to,
         } => ("false", time_zone.as_str(), from.as_str(), to.as_str()),
     };
-    vec![
+    neutralised(vec![
         contact.id.clone(),
         contact.given_names.clone(),
         contact.family_names.clone(),
@@ -369,7 +419,7 @@ pub fn contact_row(contact: &Contact) -> Vec<String> {
         from.to_owned(),
         to.to_owned(),
         contact.notes.clone(),
-    ]
+    ])
 }
 
 /// An institution's cells, in [`INSTITUTION_COLUMNS`] order.
@@ -380,7 +430,7 @@ pub fn institution_row(institution: &Institution) -> Vec<String> {
         .ok()
         .and_then(|value| value.as_str().map(str::to_owned))
         .unwrap_or_default();
-    vec![
+    neutralised(vec![
         institution.id.clone(),
         institution.name.clone(),
         name(&names.en),
@@ -391,7 +441,11 @@ pub fn institution_row(institution: &Institution) -> Vec<String> {
         institution.address.clone(),
         join(&institution.phones),
         join(&institution.emails),
-    ]
+    ])
+}
+
+fn neutralised(cells: Vec<String>) -> Vec<String> {
+    cells.into_iter().map(neutralise_formula).collect()
 }
 
 #[cfg(test)]
@@ -404,6 +458,34 @@ mod tests {
         assert_eq!(detect_delimiter("id,given_names\n"), b',');
         assert_eq!(detect_delimiter("id\tkind\tname"), b'\t');
         assert_eq!(detect_delimiter("id"), b',');
+    }
+
+    #[test]
+    fn cells_a_spreadsheet_would_run_are_exported_as_text() {
+        let cases = [
+            ("=cmd|' /C calc'!A0", "'=cmd|' /C calc'!A0"),
+            ("@SUM(1)", "'@SUM(1)"),
+            (
+                "=HYPERLINK(\"http://x.example\")",
+                "'=HYPERLINK(\"http://x.example\")",
+            ),
+            ("+1+1", "'+1+1"),
+            ("-2+3", "'-2+3"),
+            ("\tTAB", "'\tTAB"),
+            ("\rCR", "'\rCR"),
+            ("'=already quoted", "''=already quoted"),
+            ("+541143701234|+5411", "'+541143701234|+5411"),
+            ("+541143701234", "+541143701234"),
+            ("-3", "-3"),
+            ("2.5", "2.5"),
+            ("José María", "José María"),
+            ("'quoted text", "'quoted text"),
+            ("", ""),
+        ];
+        for (value, exported) in cases {
+            assert_eq!(neutralise_formula(value.to_owned()), exported, "{value:?}");
+            assert_eq!(restore_formula(exported), value, "{exported:?}");
+        }
     }
 
     #[test]

@@ -133,9 +133,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or_default();
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).map_err(|error| {
-            ApiError::bad_request("query", format!("bad query string: {error}"))
-        })?;
+        let pairs = decode_query(query)?;
         let mut map = serde_json::Map::new();
         for (key, value) in pairs {
             if map.contains_key(&key) {
@@ -155,6 +153,68 @@ where
                 ApiError::bad_request(field, format!("bad query string: {message}"))
             })
     }
+}
+
+/// The pairs of a query string as `application/x-www-form-urlencoded` spells them (`+` is a
+/// space, `%XX` a byte), in order. Unlike `serde_urlencoded`, which puts U+FFFD in place of
+/// bytes that are not UTF-8, a parameter that does not decode to UTF-8 is refused, naming
+/// it: a search for `%FF%FE` would otherwise be a search for nothing, which lists everything.
+fn decode_query(query: &str) -> Result<Vec<(String, String)>, ApiError> {
+    let mut pairs = Vec::new();
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let key = String::from_utf8(percent_decode(key))
+            .map_err(|_| ApiError::bad_request("query", "a query parameter's name is not UTF-8"))?;
+        let value = String::from_utf8(percent_decode(value)).map_err(|_| {
+            ApiError::bad_request(key.clone(), format!("query parameter {key} is not UTF-8"))
+        })?;
+        pairs.push((key, value));
+    }
+    Ok(pairs)
+}
+
+/// `%XX` as the byte, `+` as a space; a `%` not followed by two hex digits stays as it is.
+fn percent_decode(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        let hex = bytes
+            .get(index + 1..index + 3)
+            .and_then(|digits| std::str::from_utf8(digits).ok())
+            .and_then(|digits| u8::from_str_radix(digits, 16).ok());
+        match (bytes[index], hex) {
+            (b'%', Some(byte)) => {
+                decoded.push(byte);
+                index += 3;
+                continue;
+            }
+            (b'+', _) => decoded.push(b' '),
+            (byte, _) => decoded.push(byte),
+        }
+        index += 1;
+    }
+    decoded
+}
+
+/// Free text to search for, from query parameter `name`: `None` when absent, empty or only
+/// spaces (no filter). Text with no letter or digit left once folded (only punctuation,
+/// controls or invisible characters such as U+200B) is refused: it would match everything,
+/// which is never what was asked.
+pub fn search_text(name: &str, value: Option<String>) -> Result<Option<String>, ApiError> {
+    let Some(text) = value.filter(|text| !text.trim().is_empty()) else {
+        return Ok(None);
+    };
+    if crate::search::terms(&crate::search::fold(&text))
+        .next()
+        .is_none()
+    {
+        return Err(ApiError::bad_request(
+            name,
+            format!("{name}={text:?} has no letter or digit to search for"),
+        ));
+    }
+    Ok(Some(text))
 }
 
 /// serde names an unknown parameter only inside its message: "unknown field `x`, expected …".

@@ -34,9 +34,9 @@ use super::csv_format::{
 };
 use super::errors::{ApiError, ApiResult};
 use super::extract::{QueryParams, body_bytes, parse_bool};
-use super::languages;
 use super::publish::now_ms;
 use super::{contacts, institutions};
+use super::{languages, names};
 use crate::search::{Directory, InstitutionQuery};
 
 /// Most rows one import takes: ten thousand contacts is far beyond any member's directory,
@@ -253,16 +253,32 @@ pub fn check_import(
     now_ms: u64,
 ) -> Result<CheckedImport, ImportError> {
     let text = decode(bytes)?;
+    let delimiter = detect_delimiter(text);
     let mut reader = csv::ReaderBuilder::new()
-        .delimiter(detect_delimiter(text))
+        .delimiter(delimiter)
         .flexible(true)
         .from_reader(text.as_bytes());
     let header = reader
         .headers()
         .map_err(|error| unreadable(1, format!("cannot read the header: {error}")))?
         .clone();
+    // The csv crate ends a quoted field that is never closed at the end of the file, without
+    // an error: the row it opens swallows every line after it. Said as what it is, rather
+    // than as the width of that swallowing row.
+    let unclosed = unclosed_quote(text, delimiter).map(|offset| {
+        let mut lines = Lines::new(text);
+        lines.advance_to(offset);
+        (offset, unclosed_quote_error(lines.line))
+    });
+    let header_end = reader.position().byte();
     let mut lines = Lines::new(text);
     let header_line = lines.record_start(header.position());
+    // On the header's line, as every header problem is, even if the quote opens below it.
+    if let Some((offset, _)) = &unclosed
+        && (*offset as u64) < header_end
+    {
+        return Err(ImportError::Header(vec![unclosed_quote_error(header_line)]));
+    }
     let layout = Layout::from_header(&header).map_err(|mut errors| {
         for error in &mut errors {
             error.line = header_line;
@@ -280,7 +296,8 @@ pub fn check_import(
         seen: HashMap::new(),
         owners: None,
     };
-    for record in reader.records() {
+    let mut records = reader.records().peekable();
+    while let Some(record) = records.next() {
         let record = match record {
             Ok(record) => record,
             Err(error) => {
@@ -301,6 +318,12 @@ pub fn check_import(
             return Err(ImportError::TooManyRows);
         }
         let line = lines.record_start(record.position());
+        if records.peek().is_none()
+            && let Some((_, error)) = &unclosed
+        {
+            errors.add_row(vec![error.clone()]);
+            continue;
+        }
         match checker.check(&record, line) {
             Ok(row) => rows.push(row),
             Err(row_errors) => errors.add_row(row_errors),
@@ -313,6 +336,45 @@ pub fn check_import(
         })
     } else {
         Err(ImportError::Rows(errors))
+    }
+}
+
+/// Where a quoted field opens that is still open at the end of `text`, read as the csv
+/// crate reads it: a quote opens a field only as its first character, `""` inside is a
+/// quote, and the field closes at the next lone quote.
+fn unclosed_quote(text: &str, delimiter: u8) -> Option<usize> {
+    enum State {
+        FieldStart,
+        Unquoted,
+        Quoted(usize),
+        QuoteInQuoted(usize),
+    }
+    let mut state = State::FieldStart;
+    for (offset, byte) in text.bytes().enumerate() {
+        let ends_field = byte == delimiter || matches!(byte, b'\n' | b'\r');
+        state = match state {
+            State::FieldStart if byte == b'"' => State::Quoted(offset),
+            State::FieldStart | State::Unquoted if ends_field => State::FieldStart,
+            State::FieldStart | State::Unquoted => State::Unquoted,
+            State::Quoted(open) if byte == b'"' => State::QuoteInQuoted(open),
+            State::Quoted(open) => State::Quoted(open),
+            State::QuoteInQuoted(open) if byte == b'"' => State::Quoted(open),
+            State::QuoteInQuoted(_) if ends_field => State::FieldStart,
+            State::QuoteInQuoted(_) => State::Unquoted,
+        };
+    }
+    match state {
+        State::Quoted(open) => Some(open),
+        _ => None,
+    }
+}
+
+/// Said without its line: every report of a cell error names the line already.
+fn unclosed_quote_error(line: u64) -> CellError {
+    CellError {
+        line,
+        column: String::new(),
+        reason: "a quoted field is not closed: its quote runs to the end of the file".into(),
     }
 }
 
@@ -436,7 +498,7 @@ impl RowChecker<'_> {
                 (Body::InstitutionPut(institution), errors)
             }
         };
-        let invalid = match &body {
+        let mut invalid = match &body {
             Body::ContactPut(contact) => {
                 let mut invalid = contact.invalid_fields();
                 invalid.extend(languages::unknown("contact.languages", &contact.languages));
@@ -445,6 +507,7 @@ impl RowChecker<'_> {
             Body::InstitutionPut(institution) => institution.invalid_fields(),
             _ => Vec::new(),
         };
+        invalid.extend(names::problems(&body));
         errors.extend(invalid.into_iter().map(|invalid| cell_error(line, invalid)));
         if let Body::ContactPut(contact) = &body
             && !errors.iter().any(|error| error.column == "institution_id")
@@ -658,6 +721,31 @@ mod tests {
         );
         let old_mac = "id,name,kind\rok,Uno,police\rbad,Dos,navy\r";
         assert_eq!(error_places(old_mac), places(&[(3, "kind")]));
+    }
+
+    #[test]
+    fn an_unclosed_quote_is_reported_on_the_line_it_opens() {
+        let directory = Directory::new([(pe(), "Perú".to_owned())]);
+        let file = "id,name,kind\nok,\"Uno\"\"s\",police\nbad,\"Dos,police\nx,Tres,police\n";
+        let errors = match check_import(file.as_bytes(), pe(), &directory, 0) {
+            Err(ImportError::Rows(errors)) => errors.listed,
+            other => panic!("not refused for its rows: {other:?}"),
+        };
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].line, 3);
+        assert!(
+            errors[0].reason.starts_with("a quoted field is not closed"),
+            "{errors:?}"
+        );
+        let header = "id,\"name,kind\nx,Tres,police\n";
+        match check_import(header.as_bytes(), pe(), &directory, 0) {
+            Err(ImportError::Header(errors)) => {
+                assert_eq!(errors, vec![unclosed_quote_error(1)]);
+            }
+            other => panic!("not refused for its header: {other:?}"),
+        }
+        // Quotes that close, and quotes inside an unquoted field, open nothing.
+        assert_eq!(unclosed_quote("a,\"b\"\"\nc\",d\ne\"f,g\n", b','), None);
     }
 
     #[test]

@@ -15,6 +15,7 @@ use super::contacts::Removed;
 use super::errors::{ApiError, ApiResult};
 use super::extract::{
     JsonBody, QueryParams, check_body_matches_path, parse_enum, parse_member, parse_member_param,
+    search_text,
 };
 use super::model::EntryView;
 use super::publish::strip_prefix;
@@ -99,7 +100,7 @@ pub async fn list(
     QueryParams(params): QueryParams<ListParams>,
 ) -> ApiResult<Json<InstitutionList>> {
     let query = InstitutionQuery {
-        text: params.q.unwrap_or_default(),
+        text: search_text("q", params.q)?.unwrap_or_default(),
         member: parse_member_param("member", &params.member)?,
         kind: parse_enum("kind", &params.kind)?,
     };

@@ -37,6 +37,7 @@ mod indexer;
 mod institutions;
 mod languages;
 mod model;
+mod names;
 mod network;
 mod openapi;
 mod publish;

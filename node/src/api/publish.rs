@@ -47,10 +47,15 @@ pub fn now_ms() -> u64 {
     u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// The protocol's verdict on a body, as an API error.
+/// The protocol's verdict on a body, then the API's own rules for names (see
+/// [`super::names`]), as an API error.
 pub fn check(body: &Body, names: FieldNames) -> ApiResult<()> {
     body.validate(now_ms())
-        .map_err(|invalid| invalid_field(&invalid, names))
+        .map_err(|invalid| invalid_field(&invalid, names))?;
+    match super::names::problems(body).first() {
+        Some(invalid) => Err(invalid_field(invalid, names)),
+        None => Ok(()),
+    }
 }
 
 /// A field the protocol (or the API's own stricter rules) refuses, as an API error naming

@@ -290,7 +290,12 @@ pub fn now_ms() -> u64 {
         })
 }
 
-/// `at_ms` relative to `now_ms`: `in 5 min`, `2 h 3 min ago`, `3 days ago`, `now`.
+/// Under this many seconds away a time reads as `now`: the clocks of the node and this
+/// computer, and the time the answer took, blur anything closer.
+const NOW_SECONDS: u64 = 2;
+
+/// `at_ms` relative to `now_ms`: `in 5 min`, `12 s ago`, `2 h 3 min ago`, `3 days ago`,
+/// `now`. Seconds under a minute: a peer silent for 55 s is not one seen just now.
 pub fn relative(at_ms: u64, now_ms: u64) -> String {
     let (seconds, future) = if at_ms >= now_ms {
         ((at_ms - now_ms) / 1000, true)
@@ -298,7 +303,8 @@ pub fn relative(at_ms: u64, now_ms: u64) -> String {
         ((now_ms - at_ms) / 1000, false)
     };
     let span = match seconds {
-        0..60 => return "now".to_owned(),
+        0..NOW_SECONDS => return "now".to_owned(),
+        NOW_SECONDS..60 => format!("{seconds} s"),
         60..3_600 => format!("{} min", seconds / 60),
         3_600..172_800 => match seconds / 60 % 60 {
             0 => format!("{} h", seconds / 3_600),
@@ -396,7 +402,12 @@ mod tests {
     #[test]
     fn relative_times_read_like_speech() {
         let now = 1_000_000_000_000;
-        assert_eq!(relative(now + 30_000, now), "now");
+        assert_eq!(relative(now + 1_999, now), "now");
+        assert_eq!(relative(now - 1_500, now), "now");
+        assert_eq!(relative(now + 30_000, now), "in 30 s");
+        assert_eq!(relative(now - 12_000, now), "12 s ago");
+        assert_eq!(relative(now - 55_000, now), "55 s ago");
+        assert_eq!(relative(now - 60_000, now), "1 min ago");
         assert_eq!(relative(now + 5 * 60_000, now), "in 5 min");
         assert_eq!(
             relative(now - (2 * 3_600 + 3 * 60) * 1000, now),

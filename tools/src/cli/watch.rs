@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use serde_json::{Value, json};
+use vigia_node::cli::escape_controls;
 
 use super::Session;
 use super::node_error;
@@ -110,7 +111,10 @@ pub fn watch(session: &Session, _args: &WatchArgs, out: &mut dyn Write) -> Resul
         match result {
             Ok(()) => eprintln!("the node closed the event stream; reconnecting in {backoff:?}"),
             Err(error) if is_final(&error) => return Err(error),
-            Err(error) => eprintln!("lost the node ({error:#}); retrying in {backoff:?}"),
+            Err(error) => eprintln!(
+                "lost the node ({}); retrying in {backoff:?}",
+                escape_controls(&format!("{error:#}"))
+            ),
         }
         std::thread::sleep(backoff);
         backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -166,7 +170,10 @@ impl Watcher<'_> {
                         }
                     }
                 }
-                Err(error) => eprintln!("cannot list the current alerts ({error:#})"),
+                Err(error) => eprintln!(
+                    "cannot list the current alerts ({})",
+                    escape_controls(&format!("{error:#}"))
+                ),
             }
             self.connected_before = true;
         }
