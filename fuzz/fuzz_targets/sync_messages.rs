@@ -41,7 +41,9 @@ fn plan_from(status: &Status) {
         let have = ours.get(&fetch.author).map_or(0, |head| head.seq);
         assert_eq!(fetch.from_seq, have + 1);
         assert!(plan.best_known(fetch.author) > have);
-        plan.answered(&peer, fetch.author, have);
+        // An answer that added nothing: the only peer does not hold what it claimed.
+        plan.answered(&peer, fetch.author, fetch.from_seq, have);
+        assert_eq!(plan.best_known(fetch.author), have);
     }
 }
 
