@@ -177,7 +177,10 @@ async fn concurrent_exports_beyond_the_limit_get_503_with_retry_after_and_health
     for export in exports {
         let response = export.await.expect("export task");
         match response.status() {
-            StatusCode::OK => complete += 1,
+            StatusCode::OK => {
+                assert!(response.content_length().is_some(), "no Content-Length");
+                complete += 1;
+            }
             StatusCode::SERVICE_UNAVAILABLE => {
                 assert!(
                     response.headers().contains_key(header::RETRY_AFTER),

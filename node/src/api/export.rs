@@ -11,14 +11,12 @@
 //! node's memory. Writing rows as the client reads them would bound memory per export too,
 //! but the directory index has no cursor to write from yet.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt as _;
 use serde::Deserialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use vigia_protocol::MemberCode;
@@ -51,14 +49,10 @@ fn export_turn(exports: &Arc<Semaphore>) -> ApiResult<OwnedSemaphorePermit> {
     })
 }
 
-/// A response body that keeps `turn` until the body is sent or the client leaves, so a
-/// built file counts against the limit until its memory is freed.
-fn body_holding(content: impl Into<Bytes>, turn: OwnedSemaphorePermit) -> Body {
-    let chunk = futures::stream::once(std::future::ready(Ok::<_, Infallible>(content.into())));
-    Body::from_stream(chunk.map(move |chunk| {
-        let _turn = &turn;
-        chunk
-    }))
+/// The file as a response body that keeps `turn` until it is sent or the client leaves, so
+/// a built file counts against the limit until its memory is freed.
+fn body_holding(content: impl Into<Body>, turn: OwnedSemaphorePermit) -> Body {
+    super::server::body_holding(content.into(), turn)
 }
 
 /// Query of `GET /v1/export.csv`.

@@ -21,9 +21,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use axum::Router;
-use axum::body::Body;
-use futures::StreamExt as _;
+use axum::body::{Body, Bytes};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
@@ -174,6 +176,8 @@ fn connect(
         let app = app.clone();
         async move {
             let response = app.oneshot(request.map(Body::new)).await?;
+            // Counted until the body is sent, so that a long download or an event stream is
+            // never taken for an idle connection.
             Ok::<_, Infallible>(response.map(|body| body_holding(body, busy)))
         }
     });
@@ -220,11 +224,33 @@ impl Drop for Busy {
     }
 }
 
-/// The response body, keeping its request counted until the body is sent, so that a long
-/// download or an event stream is never taken for an idle connection.
-fn body_holding(body: Body, busy: Busy) -> Body {
-    Body::from_stream(body.into_data_stream().map(move |chunk| {
-        let _busy = &busy;
-        chunk
-    }))
+/// A response body that keeps `held` until it is sent or the client leaves; its length,
+/// when known, is kept, so the answer still carries `Content-Length`.
+pub(crate) fn body_holding<T: Send + Unpin + 'static>(body: Body, held: T) -> Body {
+    Body::new(Holding { body, _held: held })
+}
+
+struct Holding<T> {
+    body: Body,
+    _held: T,
+}
+
+impl<T: Unpin> http_body::Body for Holding<T> {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(context)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
 }
