@@ -28,6 +28,15 @@ pub const DEFAULT_API_LISTEN: &str = "127.0.0.1:8440";
 /// (≈ 300 bytes a row) fits; anything larger is refused before it is read.
 pub const DEFAULT_API_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
+/// Default most API connections open at once: far above what a command line, a web page
+/// and monitoring hold, and small enough that open connections (each with at most a few
+/// tens of KB of buffers before a handler runs) stay a few MB in all.
+pub const DEFAULT_API_MAX_CONNECTIONS: usize = 256;
+
+/// Default seconds a client has to send a request's headers: a local client sends them at
+/// once; this only cuts clients that hold connections without asking anything.
+pub const DEFAULT_API_HEADER_READ_TIMEOUT_SECS: u64 = 10;
+
 /// Smallest allowed body limit: one maximal entry body sent as JSON must fit.
 const MIN_API_BODY_BYTES: usize = 2 * vigia_protocol::codec::MAX_ENTRY_BYTES;
 
@@ -89,6 +98,14 @@ pub struct ApiConfig {
     /// Largest request body accepted, in bytes; larger ones get 413.
     #[serde(default = "default_api_max_body_bytes")]
     pub max_body_bytes: usize,
+    /// Most API connections open at once; at the limit a new one closes the oldest idle
+    /// one.
+    #[serde(default = "default_api_max_connections")]
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's headers, counted from when the node waits
+    /// for a request; idle keep-alive connections close after it too.
+    #[serde(default = "default_api_header_read_timeout_secs")]
+    pub header_read_timeout_secs: u64,
 }
 
 impl Default for ApiConfig {
@@ -96,6 +113,8 @@ impl Default for ApiConfig {
         Self {
             listen: default_api_listen(),
             max_body_bytes: default_api_max_body_bytes(),
+            max_connections: default_api_max_connections(),
+            header_read_timeout_secs: default_api_header_read_timeout_secs(),
         }
     }
 }
@@ -118,6 +137,14 @@ fn default_api_listen() -> String {
 
 fn default_api_max_body_bytes() -> usize {
     DEFAULT_API_MAX_BODY_BYTES
+}
+
+fn default_api_max_connections() -> usize {
+    DEFAULT_API_MAX_CONNECTIONS
+}
+
+fn default_api_header_read_timeout_secs() -> u64 {
+    DEFAULT_API_HEADER_READ_TIMEOUT_SECS
 }
 
 fn default_sync_interval() -> u64 {
@@ -226,6 +253,12 @@ impl NodeConfig {
         }
         if self.api.max_body_bytes < MIN_API_BODY_BYTES {
             bail!("api.max_body_bytes must be at least {MIN_API_BODY_BYTES}: any entry must fit");
+        }
+        if self.api.max_connections == 0 {
+            bail!("api.max_connections must be at least 1");
+        }
+        if self.api.header_read_timeout_secs == 0 {
+            bail!("api.header_read_timeout_secs must be at least 1");
         }
         self.api.listen_address()?;
         Ok(())

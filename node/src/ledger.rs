@@ -10,9 +10,16 @@
 //! visible at once, on disk at the next durable commit or [`Ledger::flush`]. A crash loses
 //! only deferred entries, which peers still hold and sync fetches again; every commit,
 //! deferred or not, writes entries and heads together, so the store stays consistent.
+//!
+//! Write failures: after a write fails with an I/O error (a full disk), the ledger refuses
+//! every write at once with [`StoreUnavailable`] and, no more often than a capped backoff
+//! allows, reopens the store and reloads its heads from it (a reopened store holds only
+//! what reached the disk). Entries that failed to apply came from peers, which still hold
+//! them; sync fetches them again. A publish that failed is reported as failed.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use ed25519_dalek::SigningKey;
@@ -22,7 +29,14 @@ use vigia_protocol::validate::{check_chain, verify_entry};
 use vigia_protocol::{Body, Entry, Hash, MemberCode, Roster};
 
 use crate::pending::Pending;
-use crate::store::{Batch, Store};
+use crate::store::{Batch, Store, write_failure_in};
+
+/// First wait before reopening a store that failed to write: a full disk is rarely freed
+/// within a second, and a reopen costs little.
+const FIRST_REOPEN_WAIT: Duration = Duration::from_secs(1);
+/// Longest wait between two attempts to reopen it, so that writes resume within this long
+/// of the disk having room again.
+const MAX_REOPEN_WAIT: Duration = Duration::from_secs(5);
 
 /// Where one received entry went.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +81,23 @@ pub enum PublishError {
     Invalid(#[from] ValidationError),
 }
 
+/// The store cannot write: an earlier write failed with an I/O error, and the store has not
+/// yet been reopened. Nothing of the refused call was applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("store cannot write: {reason}")]
+pub struct StoreUnavailable {
+    /// The I/O error of the write that failed, such as "No space left on device".
+    pub reason: String,
+}
+
+/// A store that failed to write, and when to try reopening it.
+#[derive(Debug)]
+struct Outage {
+    reason: String,
+    retry_at: Instant,
+    wait: Duration,
+}
+
 /// The single writer of a node's store.
 pub struct Ledger {
     store: Store,
@@ -77,6 +108,10 @@ pub struct Ledger {
     key: SigningKey,
     /// Whether a deferred commit is not yet on disk.
     unflushed: bool,
+    /// Set while the store cannot write.
+    outage: Option<Outage>,
+    /// The store was reopened and the heads reloaded since [`Ledger::take_reopened`].
+    reopened: bool,
 }
 
 impl Ledger {
@@ -102,7 +137,71 @@ impl Ledger {
             member,
             key,
             unflushed: false,
+            outage: None,
+            reopened: false,
         })
+    }
+
+    /// Whether the store was reopened since the last call, so that copies of the heads made
+    /// before must be replaced with [`Ledger::heads`]: writes deferred before the failure
+    /// may be gone.
+    pub fn take_reopened(&mut self) -> bool {
+        std::mem::take(&mut self.reopened)
+    }
+
+    /// Refuses at once while the store cannot write, except when it is time to reopen it.
+    fn writable(&mut self) -> Result<()> {
+        let Some(outage) = &mut self.outage else {
+            return Ok(());
+        };
+        let unavailable = StoreUnavailable {
+            reason: outage.reason.clone(),
+        };
+        if Instant::now() < outage.retry_at {
+            return Err(unavailable.into());
+        }
+        match self.store.reopen().and_then(|()| self.store.heads()) {
+            Ok(heads) => {
+                tracing::info!(err = %outage.reason, "store reopened; writes resume");
+                self.heads = heads;
+                self.unflushed = false;
+                self.outage = None;
+                self.reopened = true;
+                self.store.set_write_failure(None);
+                Ok(())
+            }
+            Err(err) => {
+                outage.wait = (outage.wait * 2).min(MAX_REOPEN_WAIT);
+                outage.retry_at = Instant::now() + outage.wait;
+                tracing::debug!(err = %format!("{err:#}"), "store cannot be reopened yet");
+                Err(unavailable.into())
+            }
+        }
+    }
+
+    /// Turns a failed write into [`StoreUnavailable`] when it left the store unable to
+    /// write, logging the change once.
+    fn failed(&mut self, err: anyhow::Error) -> anyhow::Error {
+        let Some(reason) = write_failure_in(&err) else {
+            return err;
+        };
+        let reason = match &self.outage {
+            Some(outage) => outage.reason.clone(),
+            None => {
+                tracing::error!(
+                    err = %format!("{err:#}"),
+                    "store cannot write; writes stop until it is reopened"
+                );
+                self.store.set_write_failure(Some(reason.clone()));
+                self.outage = Some(Outage {
+                    reason: reason.clone(),
+                    retry_at: Instant::now() + FIRST_REOPEN_WAIT,
+                    wait: FIRST_REOPEN_WAIT,
+                });
+                reason
+            }
+        };
+        err.context(StoreUnavailable { reason })
     }
 
     /// The head of every feed held.
@@ -128,21 +227,30 @@ impl Ledger {
         self.ingest_with(items, now_ms, true)
     }
 
-    /// Whether a deferred commit is not yet on disk.
+    /// Whether a deferred commit is not yet on disk, or the store cannot write: either way
+    /// the caller should call [`Ledger::flush`] again soon.
     pub fn is_unflushed(&self) -> bool {
-        self.unflushed
+        self.unflushed || self.outage.is_some()
     }
 
-    /// Puts every deferred commit on disk; does nothing if there is none.
+    /// Puts every deferred commit on disk; does nothing if there is none. While the store
+    /// cannot write, tries to reopen it when due.
     pub fn flush(&mut self) -> Result<()> {
+        self.writable()?;
         if self.unflushed {
-            self.store.flush()?;
+            self.store.flush().map_err(|err| self.failed(err))?;
             self.unflushed = false;
         }
         Ok(())
     }
 
     fn ingest_with(&mut self, items: &[Vec<u8>], now_ms: u64, defer: bool) -> Result<Ingested> {
+        self.writable()?;
+        self.try_ingest(items, now_ms, defer)
+            .map_err(|err| self.failed(err))
+    }
+
+    fn try_ingest(&mut self, items: &[Vec<u8>], now_ms: u64, defer: bool) -> Result<Ingested> {
         let mut result = Ingested::default();
         let mut heads = self.heads.clone();
         let checked = verify_all(&self.roster, items);
@@ -171,8 +279,21 @@ impl Ledger {
     /// Signs `body` as the next entry of this member's feed and applies it.
     ///
     /// The caller must know that this node's head of its own feed is the network's (see
-    /// `node::Readiness`), or it would reuse a sequence number.
+    /// `node::Readiness`), or it would reuse a sequence number. Fails with
+    /// [`StoreUnavailable`] in the chain while the store cannot write; a commit that failed
+    /// this way may still have reached the disk, and then the entry is published after all
+    /// once the store is reopened (sync spreads it), under the same sequence number.
     pub fn publish(
+        &mut self,
+        body: Body,
+        now_ms: u64,
+    ) -> Result<Result<VerifiedEntry, PublishError>> {
+        self.writable()?;
+        self.try_publish(body, now_ms)
+            .map_err(|err| self.failed(err))
+    }
+
+    fn try_publish(
         &mut self,
         body: Body,
         now_ms: u64,

@@ -37,7 +37,9 @@ use vigia_protocol::{Body, EntryRef, MemberCode, Roster};
 use crate::clock::Clock;
 use crate::conduct::{Conduct, Fault, Report};
 use crate::config::NodeConfig;
-use crate::ledger::{Ingested, Ledger, Placement, PublishError as LedgerPublishError};
+use crate::ledger::{
+    Ingested, Ledger, Placement, PublishError as LedgerPublishError, StoreUnavailable,
+};
 use crate::metrics::{MemberLabel, MemberReasonLabel, Metrics, ReasonLabel};
 use crate::network::behaviour::{BehaviourEvent, Settings};
 use crate::network::redial::Redial;
@@ -181,6 +183,11 @@ pub enum PublishFailure {
     /// The body breaks a protocol rule.
     #[error(transparent)]
     Invalid(#[from] LedgerPublishError),
+    /// The store cannot write (a full disk): nothing was acknowledged. The entry may still
+    /// have reached the disk if the failure came at the very end of its commit; then it is
+    /// published once the store is reopened.
+    #[error(transparent)]
+    StoreUnavailable(StoreUnavailable),
     /// Storage or the node itself failed.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -455,6 +462,11 @@ impl NodeHandle {
         self.shared.events.subscribe()
     }
 
+    /// Why the store cannot write, while it cannot (see [`crate::ledger`]).
+    pub fn store_failure(&self) -> Option<String> {
+        self.shared.store.write_failure()
+    }
+
     /// Whether the node may publish.
     pub fn is_ready(&self) -> bool {
         *self.shared.ready.borrow()
@@ -514,7 +526,11 @@ impl NodeHandle {
             ledger.publish(body, now)
         })
         .await
-        .context("publish task failed")??
+        .context("publish task failed")?
+        .map_err(|err| match err.downcast_ref::<StoreUnavailable>() {
+            Some(unavailable) => PublishFailure::StoreUnavailable(unavailable.clone()),
+            None => PublishFailure::Internal(err),
+        })?
         .map_err(PublishFailure::Invalid)?;
         let reference = entry.reference();
         self.shared.metrics.entries_applied.inc();
@@ -568,6 +584,8 @@ struct IngestDone {
     result: Result<Ingested>,
     /// Whether the ledger holds a deferred commit not yet on disk.
     unflushed: bool,
+    /// The ledger's heads, when it reopened the store during the job.
+    reloaded_heads: Option<BTreeMap<MemberCode, Head>>,
 }
 
 /// A range request in flight, kept to check that its answer is what was asked.
@@ -708,6 +726,7 @@ async fn next_ingest(ingest: &mut Option<JoinHandle<IngestDone>>) -> IngestDone 
                 pages: Vec::new(),
                 result: Err(anyhow!("ingest task failed: {err}")),
                 unflushed: true,
+                reloaded_heads: None,
             });
             *ingest = None;
             done
@@ -731,6 +750,16 @@ async fn next_served(
 fn heads_spacing(sync_interval: Duration, peers: usize) -> Duration {
     let peers = u32::try_from(peers.max(1)).unwrap_or(u32::MAX);
     (sync_interval / peers).max(MIN_HEADS_SPACING)
+}
+
+/// Logs a failed write as an error, except while the store cannot write: the ledger logged
+/// that once, and each refused write since says nothing new.
+fn log_store_error(err: &anyhow::Error, message: &'static str) {
+    if err.downcast_ref::<StoreUnavailable>().is_some() {
+        tracing::debug!(err = %format!("{err:#}"), "{message}");
+    } else {
+        tracing::error!(err = %format!("{err:#}"), "{message}");
+    }
 }
 
 async fn flush_before_stop(shared: Arc<Shared>) {
@@ -775,7 +804,9 @@ impl EventLoop {
                 }
                 _ = redial_tick.tick() => self.redial_due(),
                 _ = sync_tick.tick() => self.exchange_heads_in_turn(),
-                _ = flush_tick.tick(), if self.unflushed => {
+                // A store that cannot write is reopened by the ledger on a flush, so the
+                // ticks go on until it can, even when nothing else writes.
+                _ = flush_tick.tick(), if self.unflushed || self.shared.store.is_failing() => {
                     self.queued.flush = true;
                     self.start_ingest();
                 }
@@ -1552,6 +1583,7 @@ impl EventLoop {
                         pages: job.pages,
                         result: Err(anyhow!("ledger lock poisoned")),
                         unflushed: true,
+                        reloaded_heads: None,
                     };
                 }
             };
@@ -1566,26 +1598,28 @@ impl EventLoop {
             if job.flush
                 && let Err(err) = ledger.flush()
             {
-                tracing::error!(err = %format!("{err:#}"), "cannot flush the store");
+                log_store_error(&err, "cannot flush the store");
             }
             IngestDone {
                 origins: job.origins,
                 pages: job.pages,
                 result,
                 unflushed: ledger.is_unflushed(),
+                reloaded_heads: ledger.take_reopened().then(|| ledger.heads().clone()),
             }
         }));
     }
 
     fn on_ingested(&mut self, done: IngestDone) {
         self.unflushed = done.unflushed;
+        if let Some(heads) = done.reloaded_heads {
+            // The reopened store holds only what reached the disk; sync asks for the rest.
+            self.heads = heads;
+        }
         let ingested = match done.result {
             Ok(ingested) => ingested,
             Err(err) => {
-                tracing::error!(
-                    err = %format!("{err:#}"),
-                    "cannot apply entries; they will be fetched again",
-                );
+                log_store_error(&err, "cannot apply entries; they will be fetched again");
                 self.settle_unjudged(&done.origins);
                 for (peer, author, _) in done.pages {
                     self.plan.failed(&peer, author);

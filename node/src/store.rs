@@ -4,15 +4,21 @@
 //! arrival times) is written in one write transaction, so a crash leaves all of it or none
 //! of it. Table layouts are in `docs/storage.md`. redb is synchronous: async callers go
 //! through `spawn_blocking`.
+//!
+//! Write failures: once a write fails with an I/O error (a full disk), redb refuses every
+//! later write of the same handle ("previous I/O error"), while the file itself stays
+//! consistent. [`Store::reopen`] drops the handle and opens the file again, which is the only
+//! way back; [`crate::ledger::Ledger`], the one writer, decides when. The reason stays in
+//! [`Store::write_failure`] until then, for the health check.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use anyhow::{Context, Result, bail};
 use redb::{
-    Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition,
-    WriteTransaction,
+    CommitError, Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable,
+    StorageError, TableDefinition, TableError, TransactionError, WriteTransaction,
 };
 use vigia_protocol::entry::Head;
 use vigia_protocol::validate::{Fork, VerifiedEntry};
@@ -29,6 +35,12 @@ pub(crate) const FORKS: TableDefinition<(u16, u64, &[u8]), &[u8]> = TableDefinit
 /// (author, seq) → local arrival time (ms since the epoch). Not derived: survives rebuilds.
 pub(crate) const ARRIVALS: TableDefinition<(u16, u64), u64> = TableDefinition::new("arrivals");
 
+/// Attempts to open the file again, in one [`Store::reopen`], while a read still holds the
+/// old handle.
+const REOPEN_TRIES: u32 = 5;
+/// Pause between two of them.
+const REOPEN_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// A fork kept as evidence.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ForkEvidence {
@@ -42,10 +54,22 @@ pub struct ForkEvidence {
     pub bytes: Vec<u8>,
 }
 
-/// Handle to the store; cheap to clone, safe to share between threads.
+/// Handle to the store; cheap to clone, safe to share between threads. Every clone sees the
+/// same file handle, reopened or not.
 #[derive(Clone)]
 pub struct Store {
-    db: Arc<Database>,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    path: PathBuf,
+    /// The open file; `None` between dropping a failed handle and opening the file again.
+    db: RwLock<Option<Arc<Database>>>,
+    /// Why writes fail, while they do.
+    write_failure: Mutex<Option<String>>,
+    /// Check every page when the file is opened (maintenance, which never creates one) or
+    /// not (a node's start).
+    check_integrity: bool,
 }
 
 impl Store {
@@ -53,9 +77,7 @@ impl Store {
     /// new file is readable by its owner only: it holds the directory's contact data.
     pub fn open(path: &Path) -> Result<Self> {
         crate::files::create_private_file(path)?;
-        let db = Database::create(path)
-            .with_context(|| format!("cannot open store {}", path.display()))?;
-        Self::with_tables(db)
+        Self::with_tables(path, false)
     }
 
     /// Opens an existing store file for maintenance, never creating one: a mistyped path
@@ -64,16 +86,20 @@ impl Store {
     /// later. Fails with [`redb::DatabaseError::DatabaseAlreadyOpen`] in the chain while
     /// another process (a running node) has the file open.
     pub fn open_existing(path: &Path) -> Result<Self> {
-        let db = Database::builder()
-            .set_check_integrity_on_open(true)
-            .open(path)
-            .with_context(|| format!("cannot open store {}", path.display()))?;
-        Self::with_tables(db)
+        Self::with_tables(path, true)
     }
 
-    fn with_tables(db: Database) -> Result<Self> {
-        let store = Self { db: Arc::new(db) };
-        let txn = store.db.begin_write()?;
+    fn with_tables(path: &Path, check_integrity: bool) -> Result<Self> {
+        let db = open_database(path, check_integrity, !check_integrity)?;
+        let store = Self {
+            shared: Arc::new(Shared {
+                path: path.to_owned(),
+                db: RwLock::new(Some(Arc::new(db))),
+                write_failure: Mutex::new(None),
+                check_integrity,
+            }),
+        };
+        let txn = store.db()?.begin_write()?;
         txn.open_table(ENTRIES)?;
         txn.open_table(HEADS)?;
         txn.open_table(FORKS)?;
@@ -83,11 +109,70 @@ impl Store {
         Ok(store)
     }
 
+    /// The open file handle.
+    fn db(&self) -> Result<Arc<Database>> {
+        let slot = self
+            .shared
+            .db
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        slot.clone()
+            .context("the store is closed while it is opened again after a write failure")
+    }
+
+    /// Drops the file handle and opens the file again: after a failed write, redb refuses
+    /// every write of the old handle. Fails, leaving the store closed until the next call,
+    /// while a reader still holds the old handle (redb locks the file per handle) or the
+    /// file cannot be opened.
+    pub fn reopen(&self) -> Result<()> {
+        let mut slot = self
+            .shared
+            .db
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        drop(slot.take());
+        // A read that started before the drop holds the old handle's lock for as long as
+        // it runs, a few ms; a short wait here keeps reads from failing until the next try.
+        let mut tries = 0;
+        let db = loop {
+            match open_database(&self.shared.path, self.shared.check_integrity, false) {
+                Ok(db) => break db,
+                Err(_) if tries < REOPEN_TRIES => tries += 1,
+                Err(err) => return Err(err),
+            }
+            std::thread::sleep(REOPEN_PAUSE);
+        };
+        *slot = Some(Arc::new(db));
+        Ok(())
+    }
+
+    /// Whether writes fail (see [`Store::write_failure`]).
+    pub fn is_failing(&self) -> bool {
+        let failure = self.shared.write_failure.lock();
+        failure.unwrap_or_else(PoisonError::into_inner).is_some()
+    }
+
+    /// Why writes fail, while they do (set by the ledger, which reopens the store).
+    pub fn write_failure(&self) -> Option<String> {
+        let failure = self.shared.write_failure.lock();
+        failure.unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Records why writes fail, or that they work again.
+    pub fn set_write_failure(&self, reason: Option<String>) {
+        let mut failure = self
+            .shared
+            .write_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *failure = reason;
+    }
+
     /// Starts a write batch. Only one exists at a time; a second caller waits.
     pub fn batch(&self) -> Result<Batch> {
         Ok(Batch {
             txn: self
-                .db
+                .db()?
                 .begin_write()
                 .context("cannot start write transaction")?,
         })
@@ -96,7 +181,7 @@ impl Store {
     /// Makes every deferred batch durable, with one empty durable commit.
     pub fn flush(&self) -> Result<()> {
         let txn = self
-            .db
+            .db()?
             .begin_write()
             .context("cannot start write transaction")?;
         txn.commit().context("cannot flush deferred commits")
@@ -104,7 +189,7 @@ impl Store {
 
     /// A consistent read snapshot.
     pub fn read(&self) -> Result<ReadTransaction> {
-        self.db
+        self.db()?
             .begin_read()
             .context("cannot start read transaction")
     }
@@ -169,12 +254,54 @@ impl Store {
 
     /// Drops every derived view and rebuilds it from the entries, in one transaction.
     pub fn rebuild_views(&self) -> Result<u64> {
-        let txn = self.db.begin_write()?;
+        let txn = self.db()?.begin_write()?;
         views::clear(&txn)?;
         let count = replay_views(&txn)?;
         txn.commit().context("cannot commit rebuilt views")?;
         Ok(count)
     }
+}
+
+/// Opens the store file (creating it if `create`), through the fault-injecting backend a
+/// test set up for it, if any.
+fn open_database(path: &Path, check_integrity: bool, create: bool) -> Result<Database> {
+    let mut builder = Database::builder();
+    builder.set_check_integrity_on_open(check_integrity);
+    #[cfg(feature = "testing")]
+    if let Some(backend) = crate::testing::faulty_backend(path)? {
+        return builder
+            .create_with_backend(backend)
+            .with_context(|| format!("cannot open store {}", path.display()));
+    }
+    let opened = if create {
+        builder.create(path)
+    } else {
+        builder.open(path)
+    };
+    opened.with_context(|| format!("cannot open store {}", path.display()))
+}
+
+/// The I/O failure in `error`'s chain after which redb refuses every write until the store
+/// is reopened, as text for people; `None` for any other error.
+pub fn write_failure_in(error: &anyhow::Error) -> Option<String> {
+    error.chain().find_map(|cause| {
+        let storage = if let Some(storage) = cause.downcast_ref::<StorageError>() {
+            storage
+        } else if let Some(CommitError::Storage(storage)) = cause.downcast_ref() {
+            storage
+        } else if let Some(TransactionError::Storage(storage)) = cause.downcast_ref() {
+            storage
+        } else if let Some(TableError::Storage(storage)) = cause.downcast_ref() {
+            storage
+        } else {
+            return None;
+        };
+        match storage {
+            StorageError::Io(io) => Some(io.to_string()),
+            StorageError::PreviousIo => Some("an earlier write failed".to_owned()),
+            _ => None,
+        }
+    })
 }
 
 /// Applies every entry of `txn`'s `entries`, in key order, to views that start empty;

@@ -1,5 +1,6 @@
 //! Fixtures for the workspace's test harnesses: members with keys derived from a seed, free
-//! loopback ports and a founding roster every member signed.
+//! loopback ports, a founding roster every member signed, and a store whose disk can be
+//! made to fill up ([`inject_store_faults`]).
 //!
 //! Keys come from a seed so that a failing run can be reproduced; ports are picked free on
 //! loopback (TCP and UDP alike) because the roster must name every node's addresses before
@@ -140,4 +141,129 @@ pub fn signed_feed(
                 .expect("encodes")
         })
         .collect()
+}
+
+/// A disk a test can fill: while full, every write to the store file fails as a full disk
+/// does, with `ENOSPC`. Reads still work, as on a real full disk.
+#[derive(Debug, Default)]
+pub struct StoreFaults {
+    full: std::sync::atomic::AtomicBool,
+}
+
+impl StoreFaults {
+    /// Fills the disk (`true`) or frees space on it (`false`).
+    pub fn set_full(&self, full: bool) {
+        self.full.store(full, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn check(&self) -> Result<(), redb::BackendError> {
+        if self.full.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(redb::BackendError::Io(std::io::Error::from_raw_os_error(
+                28, // ENOSPC
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Stores opened at these paths go through [`StoreFaults`].
+static FAULTY_STORES: std::sync::Mutex<Vec<(std::path::PathBuf, std::sync::Arc<StoreFaults>)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Makes every store opened at `path` from now on (a node's, and each reopening) write
+/// through the returned switch.
+pub fn inject_store_faults(path: &std::path::Path) -> std::sync::Arc<StoreFaults> {
+    let faults = std::sync::Arc::new(StoreFaults::default());
+    let mut stores = FAULTY_STORES.lock().expect("faulty stores lock");
+    stores.retain(|(known, _)| known != path);
+    stores.push((path.to_owned(), faults.clone()));
+    faults
+}
+
+/// The fault-injecting backend of the store at `path`, if a test asked for one.
+pub(crate) fn faulty_backend(path: &std::path::Path) -> anyhow::Result<Option<FaultyBackend>> {
+    let faults = {
+        let stores = FAULTY_STORES
+            .lock()
+            .map_err(|_| anyhow::anyhow!("faulty stores lock poisoned"))?;
+        stores
+            .iter()
+            .find(|(known, _)| known == path)
+            .map(|(_, faults)| faults.clone())
+    };
+    let Some(faults) = faults else {
+        return Ok(None);
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)?;
+    Ok(Some(FaultyBackend {
+        file: redb::backends::FileBackend::new(file),
+        faults,
+    }))
+}
+
+/// redb's file backend, with writes failing while [`StoreFaults`] says the disk is full.
+#[derive(Debug)]
+pub(crate) struct FaultyBackend {
+    file: redb::backends::FileBackend,
+    faults: std::sync::Arc<StoreFaults>,
+}
+
+type Bound = std::ops::Bound<u64>;
+
+impl redb::StorageBackend for FaultyBackend {
+    fn len(&self) -> Result<u64, redb::BackendError> {
+        self.file.len()
+    }
+
+    fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), redb::BackendError> {
+        self.file.read(offset, out)
+    }
+
+    fn set_len(&self, len: u64) -> Result<(), redb::BackendError> {
+        self.faults.check()?;
+        self.file.set_len(len)
+    }
+
+    fn sync_data(&self) -> Result<(), redb::BackendError> {
+        self.faults.check()?;
+        self.file.sync_data()
+    }
+
+    fn write(&self, offset: u64, data: &[u8]) -> Result<(), redb::BackendError> {
+        self.faults.check()?;
+        self.file.write(offset, data)
+    }
+
+    fn close(&self) -> Result<(), redb::BackendError> {
+        self.file.close()
+    }
+
+    fn try_lock_range(&self, start: Bound, end: Bound) -> Result<bool, redb::BackendError> {
+        self.file.try_lock_range(start, end)
+    }
+
+    fn try_lock_shared_range(&self, start: Bound, end: Bound) -> Result<bool, redb::BackendError> {
+        self.file.try_lock_shared_range(start, end)
+    }
+
+    fn lock_range(&self, start: Bound, end: Bound) -> Result<(), redb::BackendError> {
+        self.file.lock_range(start, end)
+    }
+
+    fn lock_shared_range(&self, start: Bound, end: Bound) -> Result<(), redb::BackendError> {
+        self.file.lock_shared_range(start, end)
+    }
+
+    fn unlock_range(&self, start: Bound, end: Bound) -> Result<(), redb::BackendError> {
+        self.file.unlock_range(start, end)
+    }
+
+    fn query_lock_range(&self, start: Bound, end: Bound) -> Result<bool, redb::BackendError> {
+        self.file.query_lock_range(start, end)
+    }
 }

@@ -1125,3 +1125,53 @@ proptest! {
         prop_assert_eq!(outcome(&shuffled), outcome(&in_order));
     }
 }
+
+/// A full disk: the ledger refuses writes with `StoreUnavailable` naming the cause, and once
+/// the disk has room it reopens the store, reloads its heads from it and applies again.
+#[test]
+fn full_disk_refuses_writes_then_the_reopened_store_applies_again() {
+    use vigia_node::ledger::StoreUnavailable;
+
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("vigia.redb");
+    let faults = vigia_node::testing::inject_store_faults(&path);
+    let store = vigia_node::store::Store::open(&path).expect("store opens");
+    let mut ledger = Ledger::new(
+        store.clone(),
+        network().roster.clone(),
+        own(),
+        network().key(own()).clone(),
+    )
+    .expect("ledger");
+    let mut br = network().feed(code("BR"));
+    let first = br.next(institution("pf"));
+    let second = br.next(institution("pc"));
+    ledger
+        .ingest_deferred(std::slice::from_ref(&first.bytes), NOW_MS)
+        .expect("applied");
+
+    faults.set_full(true);
+    let err = ledger
+        .ingest(std::slice::from_ref(&second.bytes), NOW_MS)
+        .expect_err("a full disk refuses the write");
+    let unavailable = err.downcast_ref::<StoreUnavailable>().expect("typed");
+    assert!(unavailable.reason.contains("No space left"), "{err:#}");
+    assert!(store.write_failure().is_some());
+    let refused = ledger.publish(alert("a1"), NOW_MS);
+    assert!(refused.is_err_and(|err| err.is::<StoreUnavailable>()));
+
+    faults.set_full(false);
+    // The first reopening is due a second after the failure.
+    std::thread::sleep(std::time::Duration::from_millis(1_100));
+    ledger.flush().expect("the store is reopened");
+    assert!(ledger.take_reopened());
+    assert!(store.write_failure().is_none());
+    assert_eq!(ledger.heads(), &store.heads().expect("heads"));
+
+    // What the failure lost, sync delivers again.
+    ledger
+        .ingest(&[first.bytes.clone(), second.bytes.clone()], NOW_MS)
+        .expect("applied after reopening");
+    assert_eq!(ledger.heads()[&code("BR")].seq, 2);
+    assert!(ledger.publish(alert("a2"), NOW_MS).expect("stored").is_ok());
+}

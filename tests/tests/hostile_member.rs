@@ -607,6 +607,7 @@ async fn flood_of_valid_entries_keeps_the_api_fast_and_other_alerts_flowing() {
         listen: "127.0.0.1:0".parse().expect("address"),
         max_body_bytes: 256 * 1024,
         tokens_path,
+        connections: vigia_node::api::ConnectionLimits::default(),
     };
     let api = ApiServer::start(nodes[0].handle(), settings)
         .await

@@ -17,6 +17,8 @@ pub struct ApiError {
     body: ErrorBody,
     /// Extra `WWW-Authenticate` challenge for 401 answers.
     challenge: Option<&'static str>,
+    /// Seconds after which a retry may succeed, sent as `Retry-After`.
+    retry_after: Option<u16>,
 }
 
 #[derive(Debug, Serialize)]
@@ -49,7 +51,14 @@ impl ApiError {
                 details: None,
             },
             challenge: None,
+            retry_after: None,
         }
+    }
+
+    /// Tells the client, in `Retry-After`, when a retry may succeed.
+    pub fn with_retry_after(mut self, seconds: u16) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 
     /// Names the field at fault.
@@ -145,6 +154,11 @@ impl IntoResponse for ApiError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static(challenge),
             );
+        }
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

@@ -4,11 +4,21 @@
 //! (see [`super::csv_format`]), with the member's code in a first `member` column, so an IT team can edit its directory in a spreadsheet and
 //! import it back. It starts with a UTF-8 byte-order mark unless `bom=false`: without it,
 //! common spreadsheets read UTF-8 as a legacy code page and garble every accent.
+//!
+//! Each export is built whole in memory, then sent. At most [`super::MAX_EXPORTS`] are
+//! built or sent at once (the permit lives as long as the response body); beyond that the
+//! answer is 503 with `Retry-After`, so many clients asking at once cannot take the
+//! node's memory. Writing rows as the client reads them would bound memory per export too,
+//! but the directory index has no cursor to write from yet.
 
+use std::sync::Arc;
+
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use vigia_protocol::MemberCode;
 
 use super::Shared;
@@ -23,6 +33,27 @@ use crate::search::{Directory, InstitutionQuery};
 
 /// The UTF-8 byte-order mark.
 const BOM: &str = "\u{feff}";
+
+/// Seconds a client refused for too many exports waits before retrying: an export of a
+/// full directory takes about that long.
+const EXPORT_RETRY_AFTER_SECS: u16 = 2;
+
+/// A turn to export, or 503 when [`super::MAX_EXPORTS`] are running.
+fn export_turn(exports: &Arc<Semaphore>) -> ApiResult<OwnedSemaphorePermit> {
+    exports.clone().try_acquire_owned().map_err(|_| {
+        ApiError::unavailable(
+            "too_many_exports",
+            "the node is writing as many exports as it holds in memory at once; retry shortly",
+        )
+        .with_retry_after(EXPORT_RETRY_AFTER_SECS)
+    })
+}
+
+/// The file as a response body that keeps `turn` until it is sent or the client leaves, so
+/// a built file counts against the limit until its memory is freed.
+fn body_holding(content: impl Into<Body>, turn: OwnedSemaphorePermit) -> Body {
+    super::server::body_holding(content.into(), turn)
+}
 
 /// Query of `GET /v1/export.csv`.
 #[derive(Debug, Deserialize)]
@@ -56,6 +87,7 @@ pub async fn csv(
         }
     };
     let bom = parse_bool("bom", &params.bom)?.unwrap_or(true);
+    let turn = export_turn(&context.exports)?;
     // A directory of many thousand rows takes a while to write; it runs off the async
     // workers.
     let directory = context.directory.clone();
@@ -72,7 +104,7 @@ pub async fn csv(
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
             (header::CONTENT_DISPOSITION, disposition),
         ],
-        body,
+        body_holding(body, turn),
     )
         .into_response())
 }
@@ -134,6 +166,7 @@ pub async fn vcf(
     let member = parse_member_param("member", &params.member)?
         .map(|member| context.known_member(member))
         .transpose()?;
+    let turn = export_turn(&context.exports)?;
     let directory = context.directory.clone();
     let body = tokio::task::spawn_blocking(move || vcard_file(&directory, member))
         .await
@@ -145,7 +178,7 @@ pub async fn vcf(
             (header::CONTENT_TYPE, "text/vcard; charset=utf-8".to_owned()),
             (header::CONTENT_DISPOSITION, disposition),
         ],
-        body,
+        body_holding(body, turn),
     )
         .into_response())
 }

@@ -16,11 +16,11 @@
 //! (alerts); writes go through [`crate::node::NodeHandle::publish`], one at a time, and
 //! update the index before answering so a client reads its own write.
 //!
-//! Bounds: request bodies (`api.max_body_bytes`), requests in flight
-//! ([`router`]), open event streams ([`MAX_EVENT_STREAMS`]), page sizes and import rows.
-//! Open connections and the time to send headers are not capped (axum's server has no
-//! such setting): on loopback only local processes can hold connections open.
-//! TODO(api): cap both before the API is exposed beyond loopback.
+//! Bounds: open connections, the time and bytes to send a request's headers ([`server`],
+//! `api.max_connections`, `api.header_read_timeout_secs`), request bodies
+//! (`api.max_body_bytes`), requests in flight ([`router`]), exports built at once
+//! ([`MAX_EXPORTS`]), open event streams ([`MAX_EVENT_STREAMS`]), page sizes and import
+//! rows.
 
 mod alert_views;
 mod alerts;
@@ -43,6 +43,7 @@ mod openapi;
 mod publish;
 mod records;
 mod router;
+mod server;
 pub mod time;
 mod vcard;
 
@@ -52,7 +53,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow};
-use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 use tokio::sync::{Mutex, Semaphore, watch};
 use tokio::task::JoinHandle;
@@ -66,10 +66,16 @@ pub use import::{
     Change, CheckedImport, CheckedRow, ImportError, MAX_IMPORT_ROWS, MAX_REPORTED_ERRORS,
     RowErrors, check_import,
 };
+pub use server::{ConnectionLimits, MAX_HEADER_BYTES};
 
 /// Most event streams open at once: each holds a connection and a subscription to the
 /// node's events; a handful of watch screens per state is the expected use.
 const MAX_EVENT_STREAMS: usize = 64;
+
+/// Exports built at once. Each holds the whole file in memory until it is sent (a vCard of
+/// the full directory is a few MB), so this bounds what exports can take together; a
+/// script or two and a person at a time is the expected use.
+const MAX_EXPORTS: usize = 3;
 
 /// Longest wait for open requests when the API stops; event streams end at once.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -83,6 +89,8 @@ pub struct ApiSettings {
     pub max_body_bytes: usize,
     /// The token file.
     pub tokens_path: PathBuf,
+    /// Open connections and header timeout.
+    pub connections: ConnectionLimits,
 }
 
 impl ApiSettings {
@@ -92,6 +100,10 @@ impl ApiSettings {
             listen: config.api.listen_address()?,
             max_body_bytes: config.api.max_body_bytes,
             tokens_path: config.tokens_path(),
+            connections: ConnectionLimits {
+                max_connections: config.api.max_connections,
+                header_read_timeout: Duration::from_secs(config.api.header_read_timeout_secs),
+            },
         })
     }
 }
@@ -105,6 +117,8 @@ pub(crate) struct Context {
     /// handlers checked them (an import checks every row against the directory first).
     publishing: Mutex<()>,
     streams: Arc<Semaphore>,
+    /// One permit per export being built or sent ([`MAX_EXPORTS`]).
+    exports: Arc<Semaphore>,
     /// Becomes true when the API stops; event streams end on it.
     stopping: watch::Receiver<bool>,
 }
@@ -148,25 +162,11 @@ impl ApiServer {
             tokens: TokenVerifier::new(&settings.tokens_path),
             publishing: Mutex::new(()),
             streams: Arc::new(Semaphore::new(MAX_EVENT_STREAMS)),
+            exports: Arc::new(Semaphore::new(MAX_EXPORTS)),
             stopping: stopping.clone(),
         });
         let app = router::build(context, settings.max_body_bytes);
-        let mut stopped = stopping;
-        // Without TCP_NODELAY, Nagle's algorithm holds a response's or an event's last small
-        // write until the client acknowledges the previous one, and a client that delays
-        // its acknowledgements (Linux does, by up to 40 ms) then sees it that much later.
-        let listener = listener.tap_io(|stream| {
-            if let Err(err) = stream.set_nodelay(true) {
-                tracing::debug!(%err, "cannot set TCP_NODELAY on an API connection");
-            }
-        });
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.wait_for(|stop| *stop).await;
-                })
-                .await
-        });
+        let server = tokio::spawn(server::serve(listener, app, settings.connections, stopping));
         tracing::info!(%address, "api listening");
         Ok(Self {
             address,

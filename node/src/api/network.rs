@@ -194,33 +194,53 @@ pub async fn network(
 /// Health as monitoring sees it.
 #[derive(Debug, Serialize)]
 struct Health {
-    /// `ok` when the node answers, `unavailable` when it does not.
+    /// `ok` when the node answers, `unavailable` when it does not, `store_failing` when it
+    /// answers but cannot write to its store.
     status: &'static str,
     /// Whether the node may publish.
     ready: bool,
     /// Roster nodes connected now.
     connected_peers: usize,
+    /// Why the store cannot write, while it cannot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    store: Option<String>,
 }
 
-/// `GET /v1/health`: 200 while the node's event loop answers, 503 when it does not.
+/// `GET /v1/health`: 200 while the node's event loop answers and its store can write, 503
+/// with the reason when either fails.
 pub async fn health(State(context): State<Shared>) -> Response {
-    match status(&context).await {
-        Ok(status) => Json(Health {
-            status: "ok",
-            ready: status.ready,
-            connected_peers: status.peers.iter().filter(|peer| peer.connected).count(),
-        })
-        .into_response(),
-        Err(_) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(Health {
-                status: "unavailable",
-                ready: false,
-                connected_peers: 0,
-            }),
-        )
-            .into_response(),
-    }
+    let status = status(&context).await.ok();
+    let connected_peers = status.as_ref().map_or(0, |status| {
+        status.peers.iter().filter(|peer| peer.connected).count()
+    });
+    let (status, store) = match (status, context.node.store_failure()) {
+        (Some(status), None) => (status, None),
+        (Some(_), Some(reason)) => {
+            let store = format!("store cannot write: {reason}");
+            return unhealthy("store_failing", connected_peers, Some(store));
+        }
+        (None, store) => {
+            let store = store.map(|reason| format!("store cannot write: {reason}"));
+            return unhealthy("unavailable", connected_peers, store);
+        }
+    };
+    Json(Health {
+        status: "ok",
+        ready: status.ready,
+        connected_peers,
+        store,
+    })
+    .into_response()
+}
+
+fn unhealthy(status: &'static str, connected_peers: usize, store: Option<String>) -> Response {
+    let health = Health {
+        status,
+        ready: false,
+        connected_peers,
+        store,
+    };
+    (StatusCode::SERVICE_UNAVAILABLE, Json(health)).into_response()
 }
 
 /// `GET /metrics`: the Prometheus text format.

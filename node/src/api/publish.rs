@@ -16,6 +16,10 @@ use crate::ledger::PublishError;
 use crate::node::PublishFailure;
 use crate::tokens::Caller;
 
+/// Seconds a client refused because the store cannot write waits before retrying: the
+/// node tries to reopen its store at least this often.
+const STORE_RETRY_AFTER_SECS: u16 = 5;
+
 /// Turns a protocol field path (`contact.availability.from`) into the request's
 /// (`hours.from`).
 pub type FieldNames = fn(&str) -> String;
@@ -98,6 +102,14 @@ impl Publisher<'_> {
                 "body",
                 format!("the signed entry would be {len} bytes, over the limit of {limit}"),
             )),
+            Err(PublishFailure::StoreUnavailable(unavailable)) => Err(ApiError::unavailable(
+                "store_unavailable",
+                format!(
+                    "nothing was published: the node's {unavailable}; it retries on its own \
+                     and /v1/health says when it can write again"
+                ),
+            )
+            .with_retry_after(STORE_RETRY_AFTER_SECS)),
             Err(PublishFailure::Internal(error)) => Err(ApiError::internal(&error)),
             Err(other) => Err(ApiError::internal(&anyhow::anyhow!(other))),
         }

@@ -1,5 +1,10 @@
 //! The routes, and what wraps every request: the body limit, a bound on requests in
 //! flight, and the latency histogram per route.
+//!
+//! `/v1/health` and `/metrics` are outside the bound on requests in flight: they read
+//! counters and the event loop's status, cost next to nothing, and must answer while the
+//! node is busy, or monitoring would report an outage that is only load. Connections are
+//! bounded before any route is reached (see [`super::server`]).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -25,10 +30,12 @@ const MAX_REQUESTS_IN_FLIGHT: usize = 256;
 /// Every route of the API.
 pub fn build(context: Shared, max_body_bytes: usize) -> Router {
     let in_flight = Arc::new(Semaphore::new(MAX_REQUESTS_IN_FLIGHT));
-    let routes = Router::new()
-        .route("/v1/openapi.json", get(openapi::document))
+    let monitoring = Router::new()
         .route("/v1/health", get(network::health))
         .route("/metrics", get(network::metrics))
+        .route_layer(middleware::from_fn_with_state(context.clone(), measure));
+    let routes = Router::new()
+        .route("/v1/openapi.json", get(openapi::document))
         .route("/v1/me", get(auth::me))
         .route("/v1/contacts", get(contacts::search))
         .route(
@@ -60,7 +67,7 @@ pub fn build(context: Shared, max_body_bytes: usize) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(middleware::from_fn_with_state(in_flight, bound_in_flight));
-    routes.with_state(context)
+    routes.merge(monitoring).with_state(context)
 }
 
 async fn not_found() -> ApiError {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
-use vigia_node::api::{ApiServer, ApiSettings};
+use vigia_node::api::{ApiServer, ApiSettings, ConnectionLimits};
 use vigia_node::node::{Node, NodeSetup};
 use vigia_node::testing::{TestMember, signed_roster};
 use vigia_node::tokens::{Role, TokenStore};
@@ -30,6 +30,8 @@ pub struct Network {
     roster: Roster,
     members: Vec<TestMember>,
     dir: TempDir,
+    /// The connection limits of every API started.
+    pub connections: ConnectionLimits,
 }
 
 impl Network {
@@ -43,6 +45,7 @@ impl Network {
             roster: signed_roster("vigia-api-test", &members),
             members,
             dir: tempfile::tempdir().expect("temporary directory"),
+            connections: ConnectionLimits::default(),
         }
     }
 
@@ -86,6 +89,7 @@ impl Network {
             listen: "127.0.0.1:0".parse().expect("address"),
             max_body_bytes: MAX_BODY_BYTES,
             tokens_path: self.tokens_path(index),
+            connections: self.connections,
         };
         let api = ApiServer::start(node.handle(), settings)
             .await

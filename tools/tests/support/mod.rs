@@ -126,6 +126,7 @@ impl Network {
             listen,
             max_body_bytes: MAX_BODY_BYTES,
             tokens_path: self.tokens_path(index),
+            connections: vigia_node::api::ConnectionLimits::default(),
         };
         let (node, api) = self.runtime.block_on(async {
             let node = Node::start(setup).await.expect("node starts");
