@@ -208,3 +208,16 @@ pub fn init_logs() {
             .try_init();
     }
 }
+
+/// How many entries `events` reported rejected since it was last drained (drains it).
+pub fn rejected_events(
+    events: &mut tokio::sync::broadcast::Receiver<vigia_node::node::NodeEvent>,
+) -> usize {
+    let mut count = 0;
+    while let Ok(event) = events.try_recv() {
+        if let vigia_node::node::NodeEvent::Rejected { .. } = event {
+            count += 1;
+        }
+    }
+    count
+}

@@ -4,11 +4,11 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use libp2p::identity::Keypair;
-use tokio::sync::broadcast;
-use vigia_node::node::{Node, NodeEvent};
+use vigia_node::node::Node;
 use vigia_protocol::{Body, Entry, Hash, MemberCode, SignedEntry};
 use vigia_tests::{
-    TestNetwork, contact, free_port, gossip_raw, init_logs, seeded_secret, wait_until,
+    TestNetwork, contact, free_port, gossip_raw, init_logs, rejected_events, seeded_secret,
+    wait_until,
 };
 
 const SETTLE: Duration = Duration::from_secs(20);
@@ -38,16 +38,6 @@ fn hash_of(signed: &SignedEntry) -> Hash {
 
 fn bytes(signed: &SignedEntry) -> Vec<u8> {
     signed.to_bytes().expect("encodes")
-}
-
-fn rejections(events: &mut broadcast::Receiver<NodeEvent>) -> usize {
-    let mut count = 0;
-    while let Ok(event) = events.try_recv() {
-        if let NodeEvent::Rejected { .. } = event {
-            count += 1;
-        }
-    }
-    count
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -158,7 +148,7 @@ async fn invalid_entries_are_never_stored_reordered_ones_apply_and_forks_are_kep
     }
     for watcher in &mut watchers {
         // Forged, misattributed and garbage: three rejections each.
-        assert_eq!(rejections(watcher), 3);
+        assert_eq!(rejected_events(watcher), 3);
     }
     for node in nodes {
         node.shutdown().await.expect("shutdown");

@@ -20,7 +20,9 @@ use vigia_protocol::sync::{self, MAX_PAGE_ENTRIES, Request, Response};
 use vigia_protocol::validate::{ChainPosition, check_chain, verify_entry};
 use vigia_protocol::{Body, Entry, Hash, MemberCode, SignedEntry};
 use vigia_tests::hostile_peer::{Answer, HostilePeer, frame, framed_request};
-use vigia_tests::{TestNetwork, alert, contact, init_logs, same_heads, wait_until};
+use vigia_tests::{
+    TestNetwork, alert, contact, init_logs, rejected_events, same_heads, wait_until,
+};
 
 const SETTLE: Duration = Duration::from_secs(30);
 /// The misbehaving member, last in every network here.
@@ -164,16 +166,6 @@ fn assert_only_valid_chains(handle: &NodeHandle) {
         }
         assert_eq!(held, Some(head), "{member}: head is not the chain's end");
     }
-}
-
-fn rejected_events(events: &mut broadcast::Receiver<NodeEvent>) -> usize {
-    let mut count = 0;
-    while let Ok(event) = events.try_recv() {
-        if let NodeEvent::Rejected { .. } = event {
-            count += 1;
-        }
-    }
-    count
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
