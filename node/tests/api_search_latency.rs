@@ -1,13 +1,14 @@
-//! Search latency on a directory of 100,000 synthetic contacts (names with accents in
-//! Spanish, Portuguese, French and English, 35 member states): the target is a p99 of
-//! 2 ms per query in a release build. Debug builds are about ten times slower, so there
-//! the bound only catches a change of complexity; run
-//! `cargo test --release -p vigia-node --test api_search_latency -- --nocapture` for the
-//! figure that counts (with `SEARCH_DETAIL=1`, the slowest query of each kind too).
+//! Search on a directory of 100,000 synthetic contacts (names with accents in Spanish,
+//! Portuguese, French and English, 35 member states): every query's page is ranked and
+//! filtered as asked, and the latencies are printed. The figure against the goal (a p99
+//! of 2 ms) comes from `vigia bench` (docs/benchmarks.md), not from a test that a slow
+//! machine would fail; for this in-process figure run
+//! `cargo test --release -p vigia-node --test api_search_latency -- --nocapture` (with
+//! `SEARCH_DETAIL=1`, the slowest query of each kind too).
 
 use std::time::{Duration, Instant};
 
-use vigia_node::search::{ContactQuery, Directory};
+use vigia_node::search::{ContactHit, ContactQuery, Directory};
 use vigia_node::views::{ContactRecord, InstitutionRecord};
 use vigia_protocol::body::{Availability, Contact, Institution, InstitutionKind, LocalizedNames};
 use vigia_protocol::{EntryRef, Hash, MemberCode};
@@ -105,12 +106,18 @@ fn entry(member: MemberCode, seq: u64) -> EntryRef {
     }
 }
 
+/// A few real names, for queries that name a country; the rest only need to differ.
+fn member_name(code: &str) -> String {
+    match code {
+        "PE" => "Perú".into(),
+        "BR" => "Brasil".into(),
+        "CA" => "Canada".into(),
+        other => format!("Estado {other}"),
+    }
+}
+
 fn directory() -> Directory {
-    let directory = Directory::new(
-        MEMBERS
-            .iter()
-            .map(|text| (code(text), format!("Estado {text}"))),
-    );
+    let directory = Directory::new(MEMBERS.iter().map(|text| (code(text), member_name(text))));
     let mut institutions = Vec::new();
     for member in MEMBERS {
         for (index, (name, kind)) in INSTITUTIONS.iter().enumerate() {
@@ -214,39 +221,65 @@ fn print_slowest_by_text(latencies: &[Duration]) {
 }
 
 #[test]
-fn search_of_100k_contacts_answers_within_the_latency_target() {
+fn every_page_of_a_100k_directory_is_ranked_and_filtered_as_asked() {
     let started = Instant::now();
     let directory = directory();
     let built = started.elapsed();
     assert_eq!(directory.contact_count(), CONTACTS);
-    let mut latencies: Vec<Duration> = queries()
-        .iter()
-        .map(|query| {
-            let started = Instant::now();
-            let page = directory.search(query);
-            let elapsed = started.elapsed();
-            assert!(page.items.len() <= 20);
-            elapsed
-        })
-        .collect();
+    let queries = queries();
+    let mut latencies = Vec::with_capacity(queries.len());
+    for query in &queries {
+        let started = Instant::now();
+        let page = directory.search(query);
+        latencies.push(started.elapsed());
+        check_page(query, &page);
+        // Every text names someone in the directory: the first page of a query that no
+        // member filter narrows must find something, or the index lost contacts.
+        if query.page == 1 && query.member.is_none() {
+            assert!(page.total > 0, "nothing found for {query:?}");
+        }
+    }
     if std::env::var_os("SEARCH_DETAIL").is_some() {
         print_slowest_by_text(&latencies);
     }
     latencies.sort();
     let percentile = |p: usize| latencies[(latencies.len() * p / 100).min(latencies.len() - 1)];
-    let (p50, p99, max) = (
+    println!("{CONTACTS} contacts indexed in {built:?}");
+    println!(
+        "{QUERIES} queries: p50 {:?}, p99 {:?}, max {:?}",
         percentile(50),
         percentile(99),
-        latencies[latencies.len() - 1],
+        latencies[latencies.len() - 1]
     );
-    println!("{CONTACTS} contacts indexed in {built:?}");
-    println!("{QUERIES} queries: p50 {p50:?}, p99 {p99:?}, max {max:?}");
-    // Debug builds share two cores with the other test processes, so their bound is loose:
-    // it catches a search that scans where it should look up, not a slow machine.
-    let target = if cfg!(debug_assertions) {
-        Duration::from_millis(100)
-    } else {
-        Duration::from_millis(2)
-    };
-    assert!(p99 <= target, "p99 {p99:?} is over {target:?}");
+}
+
+/// A page holds at most what was asked, best first, and only contacts the filters allow.
+fn check_page(query: &ContactQuery, page: &vigia_node::search::Page<ContactHit>) {
+    assert!(page.items.len() <= query.per_page, "{query:?}");
+    let skipped = (query.page - 1) * query.per_page;
+    assert_eq!(
+        page.items.len(),
+        page.total.saturating_sub(skipped).min(query.per_page),
+        "{query:?}: a page of {} out of {}",
+        page.items.len(),
+        page.total
+    );
+    assert!(
+        page.items
+            .windows(2)
+            .all(|pair| pair[0].score >= pair[1].score),
+        "{query:?}: not best first"
+    );
+    for hit in &page.items {
+        if let Some(member) = query.member {
+            assert_eq!(hit.record.member, member, "{query:?}");
+        }
+        if query.always_on == Some(true) {
+            assert!(
+                matches!(hit.record.contact.availability, Availability::AlwaysOn),
+                "{query:?}: {:?}",
+                hit.record.contact.availability
+            );
+        }
+    }
 }

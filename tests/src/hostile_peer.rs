@@ -40,6 +40,22 @@ const MAX_SILENT: usize = 256;
 /// Longest frame this peer reads; it reads honest frames only, so the protocol's limit.
 const MAX_READ: usize = MAX_SYNC_MESSAGE_BYTES;
 
+/// Entries of `feed` from `from_seq` on, as many as asked and a page holds.
+fn feed_page(feed: &[Vec<u8>], from_seq: u64, max_entries: u32) -> Vec<Vec<u8>> {
+    let first = usize::try_from(from_seq.saturating_sub(1)).unwrap_or(usize::MAX);
+    let most = max_entries.min(sync::MAX_PAGE_ENTRIES) as usize;
+    let mut bytes = 0;
+    feed.iter()
+        .skip(first)
+        .take(most)
+        .take_while(|entry| {
+            bytes += entry.len();
+            bytes <= sync::MAX_PAGE_BYTES
+        })
+        .cloned()
+        .collect()
+}
+
 /// Frames a sync message as a node does: 4-byte big-endian length, then the bytes.
 pub fn frame(body: &[u8]) -> Vec<u8> {
     let mut framed = u32::try_from(body.len())
@@ -142,6 +158,10 @@ pub enum Answer {
     Raw(Vec<u8>),
     /// A well-framed page of these entries, whatever was asked.
     Page(Vec<Vec<u8>>),
+    /// Honest answers from one member's feed (entry `n` holding sequence number `n + 1`),
+    /// as a node serves ranges: what was asked, within the page limits; nothing of other
+    /// members' feeds.
+    Feed(MemberCode, Arc<Vec<Vec<u8>>>),
 }
 
 /// What the peer has seen, readable while it runs.
@@ -450,7 +470,11 @@ impl PeerLoop {
                 self.seen.heads_requests.fetch_add(1, Ordering::Relaxed);
                 framed_response(&Response::Heads(self.status()))
             }
-            Ok(Request::Range { .. }) => {
+            Ok(Request::Range {
+                author,
+                from_seq,
+                max_entries,
+            }) => {
                 self.seen.range_requests.fetch_add(1, Ordering::Relaxed);
                 match &self.answer {
                     Answer::Silent => {
@@ -462,6 +486,14 @@ impl PeerLoop {
                     }
                     Answer::Raw(bytes) => bytes.clone(),
                     Answer::Page(entries) => framed_response(&Response::Entries(entries.clone())),
+                    Answer::Feed(member, feed) => {
+                        let page = if *member == author {
+                            feed_page(feed, from_seq, max_entries)
+                        } else {
+                            Vec::new()
+                        };
+                        framed_response(&Response::Entries(page))
+                    }
                 }
             }
             Err(_) => return,

@@ -30,6 +30,8 @@ use vigia_node::tokens::{Role, TokenStore};
 use vigia_protocol::roster::{Member, NodeRecord, RosterBody, RosterFile};
 use vigia_protocol::{MemberCode, PublicKey};
 
+use super::cpu;
+use super::memory::{self, RssFigures};
 use crate::client::NodeClient;
 use crate::testnet::init::{self, API_PORT_OFFSET, InitArgs};
 use crate::testnet::layout::{Layout, Manifest, MemberEntry, MemberTokens};
@@ -232,6 +234,23 @@ impl Cluster {
     /// The process of node `index`, if it runs.
     pub fn pid(&self, index: usize) -> Option<Pid> {
         process::running_pid(&self.layout, self.code(index))
+    }
+
+    /// Resident memory of the nodes that run.
+    pub fn resident_memory(&self) -> RssFigures {
+        let processes: Vec<_> = (0..self.len())
+            .filter_map(|node| self.pid(node))
+            .filter_map(|pid| memory::resident(pid).ok())
+            .collect();
+        RssFigures::of(&processes)
+    }
+
+    /// CPU seconds the nodes that run have used since they started, together.
+    pub fn cpu_seconds(&self) -> f64 {
+        (0..self.len())
+            .filter_map(|node| self.pid(node))
+            .filter_map(|pid| cpu::cpu_seconds(pid).ok())
+            .sum()
     }
 
     /// Node `index`'s counters.

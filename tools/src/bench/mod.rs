@@ -8,7 +8,7 @@
 //! - [`propagation`]: alert propagation on real node processes, and gossip duplicates;
 //! - [`catchup`]: a member down while the others write, then its catch-up;
 //! - [`search`]: directory search over the API beside an HTTP round trip;
-//! - [`memory`]: resident memory of node processes;
+//! - [`memory`]: resident memory of node processes; [`cpu`]: their CPU time;
 //! - [`scale`]: the largest network that converges;
 //! - [`cluster`] runs node processes on loopback; [`events`] reads their event streams;
 //!   [`report`] renders the table.
@@ -18,6 +18,7 @@
 
 pub mod catchup;
 pub mod cluster;
+pub mod cpu;
 pub mod events;
 pub mod floor;
 pub mod ingest;
@@ -40,7 +41,7 @@ use serde::Serialize;
 use self::catchup::CatchUpFigures;
 use self::cluster::Cluster;
 use self::ingest::IngestFigures;
-use self::memory::{RssFigures, rss_bytes};
+use self::memory::RssFigures;
 use self::propagation::PropagationFigures;
 use self::scale::ScaleFigures;
 use self::search::SearchFigures;
@@ -402,7 +403,7 @@ fn network(
     writeln!(progress, "bench: network of {nodes} nodes")?;
     let cluster = Cluster::oas(dir, nodes, base_port, progress)?;
     settle(&cluster)?;
-    let idle = rss(&cluster);
+    let idle = cluster.resident_memory();
     writeln!(progress, "bench: {} alerts on {nodes} nodes", plan.alerts)?;
     let propagation = propagation::run(&cluster, plan.alerts, progress)?;
     let mut catch_up = None;
@@ -411,7 +412,7 @@ fn network(
         writeln!(progress, "bench: catch-up of {entries} entries")?;
         catch_up = Some(catchup::run(&cluster, nodes - 1, entries, progress));
     }
-    let loaded = rss(&cluster);
+    let loaded = cluster.resident_memory();
     cluster.stop_all()?;
     if let Some(Ok(figures)) = catch_up.as_mut() {
         figures.measure_missed(&cluster)?;
@@ -444,14 +445,6 @@ fn settle(cluster: &Cluster) -> Result<()> {
         }
         sleep(Duration::from_millis(250));
     }
-}
-
-fn rss(cluster: &Cluster) -> RssFigures {
-    let bytes: Vec<u64> = (0..cluster.len())
-        .filter_map(|node| cluster.pid(node))
-        .filter_map(|pid| rss_bytes(pid).ok())
-        .collect();
-    RssFigures::of(&bytes)
 }
 
 fn machine(load_before: f64) -> Machine {

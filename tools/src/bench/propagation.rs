@@ -63,6 +63,11 @@ pub struct PropagationFigures {
     pub node_histogram_mean_ms: f64,
     /// Gossip amplification over this run.
     pub gossip: GossipFigures,
+    /// CPU time of all nodes together while the alerts were issued, per alert, in ms:
+    /// what one alert costs the network, background work (pings, heartbeats) included.
+    pub cpu_ms_per_alert: f64,
+    /// Cores the nodes kept busy while the alerts were issued, on average.
+    pub busy_cores: f64,
 }
 
 /// Copies of entries received, from the nodes' counters.
@@ -109,15 +114,20 @@ pub fn run(
     drop(sender);
     let measured = wait_opened(&seen, cluster.len()).and_then(|()| {
         let before = cluster.all_counters()?;
+        let (cpu_before, started) = (cluster.cpu_seconds(), Instant::now());
         let timing = issue_all(cluster, alerts, &seen, progress)?;
+        let cpu = Cpu {
+            seconds: cluster.cpu_seconds() - cpu_before,
+            wall: started.elapsed(),
+        };
         std::thread::sleep(SETTLE);
         let after = cluster.all_counters()?;
-        Ok((timing, before, after))
+        Ok((timing, cpu, before, after))
     });
     for watch in watches {
         watch.stop()?;
     }
-    let (timing, before, after) = measured?;
+    let (timing, cpu, before, after) = measured?;
     Ok(PropagationFigures {
         nodes: cluster.len(),
         alerts,
@@ -128,7 +138,15 @@ pub fn run(
         issue: Summary::of(&timing.issue),
         node_histogram_mean_ms: histogram_mean_ms(&before, &after),
         gossip: gossip_figures(&before, &after, alerts as f64),
+        cpu_ms_per_alert: cpu.seconds * 1e3 / alerts.max(1) as f64,
+        busy_cores: cpu.seconds / cpu.wall.as_secs_f64().max(f64::EPSILON),
     })
+}
+
+/// CPU the nodes used over a stretch of wall-clock time.
+struct Cpu {
+    seconds: f64,
+    wall: Duration,
 }
 
 fn wait_opened(seen: &Receiver<Seen>, nodes: usize) -> Result<()> {

@@ -197,6 +197,21 @@ fn propagation_rows(report: &Report, network: &NetworkFigures, rows: &mut Vec<Ro
         format!("cross-checks, N={n}: issue (POST → author applied) p50; nodes' histogram mean"),
         format!("{}; {}", ms(p.issue.p50_ms), ms(p.node_histogram_mean_ms)),
     ));
+    // What one alert costs all the nodes together: spread over the machine's cores, it is
+    // the least time the last receiver can take while the nodes share them.
+    let cores = report.machine.cpus.max(1) as f64;
+    rows.push(Row::new(
+        "1",
+        format!(
+            "(context) CPU of all {n} nodes per alert ÷ {cores} cores; cores kept busy during the alerts"
+        ),
+        format!(
+            "{} ÷ {cores} = {}; {:.2}",
+            ms(p.cpu_ms_per_alert),
+            ms(p.cpu_ms_per_alert / cores),
+            p.busy_cores
+        ),
+    ));
 }
 
 fn duplicates_row(network: &NetworkFigures, rows: &mut Vec<Row>) {
@@ -377,10 +392,7 @@ fn memory_rows(network: &NetworkFigures, rows: &mut Vec<Row>) {
     let mut idle = Row::new(
         "6",
         format!("RSS per idle node, N={n}: median / max"),
-        format!(
-            "{:.1} / {:.1} MB",
-            network.idle.median_mb, network.idle.max_mb
-        ),
+        two_mb(network.idle.median_mb, network.idle.max_mb),
     );
     if n == goal::NODES {
         idle = idle.goal(
@@ -391,11 +403,13 @@ fn memory_rows(network: &NetworkFigures, rows: &mut Vec<Row>) {
     rows.push(idle);
     rows.push(Row::new(
         "6",
+        format!("(context) of which, median idle node at N={n}: anonymous / file-backed"),
+        two_mb(network.idle.anon_median_mb, network.idle.file_median_mb),
+    ));
+    rows.push(Row::new(
+        "6",
         format!("RSS per node after load, N={n}: median / max"),
-        format!(
-            "{:.1} / {:.1} MB",
-            network.loaded.median_mb, network.loaded.max_mb
-        ),
+        two_mb(network.loaded.median_mb, network.loaded.max_mb),
     ));
     rows.push(Row::new(
         "6",
@@ -405,6 +419,11 @@ fn memory_rows(network: &NetworkFigures, rows: &mut Vec<Row>) {
             network.idle.total_mb, network.loaded.total_mb
         ),
     ));
+}
+
+/// Two sizes in MB, as "a / b MB".
+fn two_mb(a: f64, b: f64) -> String {
+    format!("{a:.1} / {b:.1} MB")
 }
 
 fn scale_rows(scale: &ScaleFigures, rows: &mut Vec<Row>) {

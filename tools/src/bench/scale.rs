@@ -18,7 +18,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::cluster::Cluster;
-use super::memory::{self, MB, RssFigures, rss_bytes};
+use super::memory::{self, MB, RssFigures};
 
 /// Time for every node to see every other: a base, plus time per node, because the
 /// connections to make grow with the square of the network and share two cores.
@@ -189,16 +189,12 @@ fn try_size(
     wait_all_hold(&cluster, nodes)?;
     let converge = started.elapsed();
     writeln!(progress, "  converged in {:.1}s", converge.as_secs_f64())?;
-    let rss: Vec<u64> = (0..nodes)
-        .filter_map(|node| cluster.pid(node))
-        .filter_map(|pid| rss_bytes(pid).ok())
-        .collect();
     Ok(ScaleStep {
         nodes,
         converged: true,
         connect_seconds: connected.as_secs_f64(),
         converge_seconds: converge.as_secs_f64(),
-        rss: RssFigures::of(&rss),
+        rss: cluster.resident_memory(),
         limit: None,
     })
 }
