@@ -370,6 +370,7 @@ impl Node {
             peer_limits: HashMap::new(),
             conduct: Conduct::default(),
             unflushed: false,
+            lag_changed: true,
             ping_failures: HashMap::new(),
             heads_order: Vec::new(),
             heads_turn: 0,
@@ -710,6 +711,8 @@ struct EventLoop {
     conduct: Conduct,
     /// Whether the ledger holds a deferred commit not yet on disk.
     unflushed: bool,
+    /// Whether heads or peers' claims changed since the lag gauges were last set.
+    lag_changed: bool,
     /// Failed pings in a row, per open connection that has any.
     ping_failures: HashMap<ConnectionId, u32>,
     /// Every roster peer in a fixed order, the order of heads exchanges.
@@ -802,7 +805,10 @@ impl EventLoop {
                         let _ = self.swarm.behaviour_mut().sync.send_response(channel, response);
                     }
                 }
-                _ = redial_tick.tick() => self.redial_due(),
+                _ = redial_tick.tick() => {
+                    self.redial_due();
+                    self.update_lag_metrics();
+                }
                 _ = sync_tick.tick() => self.exchange_heads_in_turn(),
                 // A store that cannot write is reopened by the ledger on a flush, so the
                 // ticks go on until it can, even when nothing else writes.
@@ -957,7 +963,12 @@ impl EventLoop {
             .collect()
     }
 
-    fn update_lag_metrics(&self) {
+    /// Sets the lag gauges, at most once a redial tick: computing them walks every member's
+    /// claims from every peer, too much to do for each applied batch.
+    fn update_lag_metrics(&mut self) {
+        if !std::mem::take(&mut self.lag_changed) {
+            return;
+        }
         for (member, behind) in self.behind() {
             let label = MemberLabel {
                 member: member.to_string(),
@@ -1046,6 +1057,7 @@ impl EventLoop {
                 self.count_connected();
                 if num_established == 0 {
                     self.plan.peer_gone(&peer_id);
+                    self.lag_changed = true;
                     self.range_requests
                         .retain(|_, request| request.peer != peer_id);
                     if let Some(member) = self.member_of(&peer_id) {
@@ -1355,7 +1367,7 @@ impl EventLoop {
         }
         self.plan.heads_announced(peer, &status.heads);
         self.probe_forks(peer, &status.heads);
-        self.update_lag_metrics();
+        self.lag_changed = true;
         self.heard_from_peer = true;
         self.update_readiness();
         self.schedule_fetches();
@@ -1675,7 +1687,7 @@ impl EventLoop {
             self.offer_to_smaller_peers();
         }
         self.update_readiness();
-        self.update_lag_metrics();
+        self.lag_changed |= !ingested.applied.is_empty();
         self.schedule_fetches();
         self.start_ingest();
     }

@@ -239,6 +239,13 @@ pub fn alerts(read: &ReadTransaction) -> Result<Vec<AlertRecord>> {
     Ok(records)
 }
 
+/// The alert that `author`'s entry `seq` issued, if the view holds one.
+pub fn alert(read: &ReadTransaction, author: MemberCode, seq: u64) -> Result<Option<AlertRecord>> {
+    let table = read.open_table(ALERTS)?;
+    let found = table.get((author.to_u16(), seq))?;
+    found.map(|value| decode(value.value())).transpose()
+}
+
 /// The acknowledgements of one alert, ordered by member.
 pub fn acknowledgements(read: &ReadTransaction, alert: &EntryRef) -> Result<Vec<AckRecord>> {
     let table = read.open_table(ACKS)?;

@@ -57,16 +57,10 @@ pub async fn alerts(store: &Store) -> Result<Vec<AlertWithAcks>> {
 }
 
 /// One alert with its acknowledgements.
-///
-/// The views offer no lookup of one alert, so this scans them; alerts number in the
-/// thousands over years, which one scan reads in a few milliseconds.
 pub async fn alert(store: &Store, author: MemberCode, seq: u64) -> Result<Option<AlertWithAcks>> {
     blocking(store, move |store| {
         let read = store.read()?;
-        let found = views::alerts(&read)?
-            .into_iter()
-            .find(|record| record.entry.author == author && record.entry.seq == seq);
-        found
+        views::alert(&read, author, seq)?
             .map(|record| {
                 let acks = views::acknowledgements(&read, &record.entry)?;
                 Ok(AlertWithAcks { record, acks })
