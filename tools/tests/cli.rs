@@ -509,6 +509,26 @@ fn testnet_init_without_a_base_port_skips_a_range_in_use() {
 }
 
 #[test]
+fn testnet_init_keeps_each_members_data_and_tokens_to_their_owner() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    succeed(
+        dir.path(),
+        &["testnet", "init", "--dir", "tn", "--codes", "AR,BR"],
+    );
+    for code in ["AR", "BR"] {
+        let member = dir.path().join("tn").join(code);
+        // The node warns about a data directory other users can read; its own testnet
+        // must not make one.
+        assert_eq!(mode(&member.join("data")), 0o700, "{code}/data");
+        assert_eq!(
+            mode(&member.join("tokens.toml")),
+            0o600,
+            "{code}/tokens.toml"
+        );
+    }
+}
+
+#[test]
 fn a_partition_must_put_every_member_on_a_side() {
     let dir = tempfile::tempdir().expect("tempdir");
     succeed(

@@ -26,7 +26,6 @@ use nix::unistd::Pid;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use vigia_node::keys::{self, MEMBER_KEY_FILE, NODE_KEY_FILE, PUBLIC_FILE, PublicIdentity};
-use vigia_node::tokens::{Role, TokenStore};
 use vigia_protocol::roster::{Member, NodeRecord, RosterBody, RosterFile};
 use vigia_protocol::{MemberCode, PublicKey};
 
@@ -137,7 +136,7 @@ impl Cluster {
         write_roster(&layout, roster_members, &signing_keys)?;
         for entry in &members {
             write_config(&layout, entry)?;
-            write_admin_token(&layout, entry)?;
+            init::write_tokens(&layout, entry, "bench")?;
         }
         let manifest = Manifest { seed: 0, members };
         let text = toml::to_string_pretty(&manifest).context("cannot encode the manifest")?;
@@ -417,14 +416,4 @@ fn write_config(layout: &Layout, entry: &MemberEntry) -> Result<()> {
     writeln!(text, "sync_interval_secs = {SYNC_INTERVAL_SECS}")?;
     writeln!(text, "\n[api]\nlisten = \"127.0.0.1:{}\"", entry.api_port)?;
     fs::write(layout.config(entry.code), text).context("cannot write a node configuration")
-}
-
-fn write_admin_token(layout: &Layout, entry: &MemberEntry) -> Result<()> {
-    let data = layout.data(entry.code);
-    fs::create_dir_all(&data).with_context(|| format!("cannot create {}", data.display()))?;
-    let store = TokenStore::new(data.join(vigia_node::config::TOKENS_FILE));
-    let (_, admin) = store.create(Role::Admin, "bench-admin")?;
-    let (_, focal) = store.create(Role::Focal, "bench-focal")?;
-    let text = toml::to_string(&MemberTokens { admin, focal })?;
-    vigia_node::files::create_new(&layout.tokens(entry.code), 0o600, text.as_bytes())
 }

@@ -101,7 +101,7 @@ pub fn init(args: &InitArgs, out: &mut dyn Write) -> Result<Manifest> {
     write_roster(&layout, roster_members, &signing_keys)?;
     for (member, entry) in chosen.iter().zip(&entries) {
         write_config(&layout, entry)?;
-        write_tokens(&layout, entry)?;
+        write_tokens(&layout, entry, "testnet")?;
         let generated = directory::generate(member, args.seed, CONTACTS_PER_INSTITUTION);
         write_directory(&layout, entry, &generated)?;
         writeln!(
@@ -300,12 +300,15 @@ fn write_config(layout: &Layout, entry: &MemberEntry) -> Result<()> {
     fs::write(layout.config(entry.code), text).context("cannot write a node configuration")
 }
 
-fn write_tokens(layout: &Layout, entry: &MemberEntry) -> Result<()> {
+/// Creates the member's data directory (for its owner only, as a node creates it) with an
+/// admin and a focal token labelled `{label}-admin` and `{label}-focal`, and writes both
+/// tokens where `vigia --testnet` finds them.
+pub(crate) fn write_tokens(layout: &Layout, entry: &MemberEntry, label: &str) -> Result<()> {
     let data = layout.data(entry.code);
-    fs::create_dir_all(&data).with_context(|| format!("cannot create {}", data.display()))?;
+    vigia_node::files::create_private_dir(&data)?;
     let store = TokenStore::new(data.join(vigia_node::config::TOKENS_FILE));
-    let (_, admin) = store.create(Role::Admin, "testnet-admin")?;
-    let (_, focal) = store.create(Role::Focal, "testnet-focal")?;
+    let (_, admin) = store.create(Role::Admin, &format!("{label}-admin"))?;
+    let (_, focal) = store.create(Role::Focal, &format!("{label}-focal"))?;
     let text = toml::to_string(&MemberTokens { admin, focal })?;
     vigia_node::files::create_new(&layout.tokens(entry.code), 0o600, text.as_bytes())
 }
