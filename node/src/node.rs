@@ -777,6 +777,11 @@ async fn flush_before_stop(shared: Arc<Shared>) {
     match flushed {
         Ok(Ok(())) => {}
         Ok(Err(err)) => tracing::error!(err = %format!("{err:#}"), "cannot flush the store"),
+        // The runtime is being torn down under the node (its owner stopped without a
+        // shutdown); what was not flushed is fetched again by sync on the next start.
+        Err(err) if err.is_cancelled() => {
+            tracing::warn!("stopped before the store was flushed; peers will resend the rest")
+        }
         Err(err) => tracing::error!(err = %err, "flush task failed"),
     }
 }

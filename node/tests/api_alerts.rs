@@ -3,23 +3,9 @@
 
 mod api_support;
 
-use api_support::{As, Network, TestNode, eventually};
+use api_support::{As, Network, TestNode, alert, eventually};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-
-fn alert(title: &str) -> Value {
-    json!({
-        "title": title,
-        "description": "Vehículo robado rumbo a la frontera norte.",
-        "severity": "severe",
-        "urgency": "immediate",
-        "certainty": "likely",
-        "tlp": "amber",
-        "recipients": "network",
-        "expires_in_minutes": 120,
-        "respond_in_minutes": 30,
-    })
-}
 
 async fn two_nodes() -> (Network, TestNode, TestNode) {
     let network = Network::new(&[("PE", "Perú"), ("BR", "Brasil")]);

@@ -11,27 +11,13 @@ mod api_support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use api_support::{As, Network, TestNode};
+use api_support::{As, Network, TestNode, alert};
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// Longest time from the disk having room again to the node writing: the ledger reopens the
 /// store at most 5 s apart, and the event loop's flush tick adds a second.
 const RECOVERY_BOUND: Duration = Duration::from_secs(10);
-
-fn alert(title: &str) -> Value {
-    json!({
-        "title": title,
-        "description": "Vehículo robado rumbo a la frontera norte.",
-        "severity": "severe",
-        "urgency": "immediate",
-        "certainty": "likely",
-        "tlp": "amber",
-        "recipients": "network",
-        "expires_in_minutes": 120,
-        "respond_in_minutes": 30,
-    })
-}
 
 async fn own_head(node: &TestNode) -> u64 {
     let heads = node.client.get("/v1/heads").await;

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use std::sync::Arc;
 
 use vigia_node::ledger::Ledger;
+use vigia_node::node::Node;
 use vigia_node::store::Store;
 use vigia_node::testing::signed_feed;
 use vigia_node::views;
@@ -215,19 +216,7 @@ async fn wiped_node_recovers_its_own_feed_before_publishing_and_continues_the_se
         .expect("publish");
     assert_eq!(next.seq, 6);
     nodes.push(again);
-    let all: Vec<_> = nodes.iter().collect();
-    wait_until("all agree", CONVERGE, || same_heads(&all))
-        .await
-        .expect("converged");
-    for node in &nodes {
-        assert!(
-            node.handle().store().forks().expect("forks").is_empty(),
-            "sequence reused"
-        );
-    }
-    for node in nodes {
-        node.shutdown().await.expect("shutdown");
-    }
+    agree_without_forks_then_stop(nodes).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -270,6 +259,12 @@ async fn wiped_node_with_a_feed_of_several_pages_publishes_only_after_holding_al
         .await
         .expect("publish");
     assert_eq!(next.seq, feed_length + 1);
+    agree_without_forks_then_stop(nodes).await;
+}
+
+/// Waits until every node holds the same heads, checks that none saw a fork (a reused
+/// sequence number), and stops them.
+async fn agree_without_forks_then_stop(nodes: Vec<Node>) {
     let all: Vec<_> = nodes.iter().collect();
     wait_until("all agree", CONVERGE, || same_heads(&all))
         .await

@@ -38,7 +38,7 @@ pub const EVENT_SILENCE_LIMIT: Duration = Duration::from_secs(45);
 
 /// An error answer of the node.
 #[derive(Debug, thiserror::Error)]
-#[error("the node answered {status}: {message}{}", field.as_ref().map(|f| format!(" (field `{f}`)")).unwrap_or_default())]
+#[error("the node answered {status}: {message}{}", field_note(field.as_deref()))]
 pub struct NodeError {
     /// HTTP status.
     pub status: u16,
@@ -50,6 +50,11 @@ pub struct NodeError {
     pub field: Option<String>,
     /// Structured details (bad rows of an import).
     pub details: Option<Value>,
+}
+
+/// " (field `NAME`)" when the node named the field at fault.
+fn field_note(field: Option<&str>) -> String {
+    field.map(|f| format!(" (field `{f}`)")).unwrap_or_default()
 }
 
 impl NodeError {

@@ -1,9 +1,10 @@
 //! `GET /v1/export.csv` and `GET /v1/export.vcf`: the directory as files.
 //!
 //! The CSV export is one member's contacts or institutions in the layout the import reads
-//! (see [`super::csv_format`]), with the member's code in a first `member` column, so an IT team can edit its directory in a spreadsheet and
-//! import it back. It starts with a UTF-8 byte-order mark unless `bom=false`: without it,
-//! common spreadsheets read UTF-8 as a legacy code page and garble every accent.
+//! (see [`super::csv_format`]), with the member's code in a first `member` column, so an
+//! IT team can edit its directory in a spreadsheet and import it back. It starts with a
+//! UTF-8 byte-order mark unless `bom=false`: without it, common spreadsheets read UTF-8 as
+//! a legacy code page and garble every accent.
 //!
 //! Each export is built whole in memory, then sent. At most [`super::MAX_EXPORTS`] are
 //! built or sent at once (the permit lives as long as the response body); beyond that the

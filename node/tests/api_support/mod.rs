@@ -281,6 +281,21 @@ pub fn institution(name: &str, kind: &str) -> Value {
     })
 }
 
+/// An alert body to the whole network, with a response deadline.
+pub fn alert(title: &str) -> Value {
+    json!({
+        "title": title,
+        "description": "Vehículo robado rumbo a la frontera norte.",
+        "severity": "severe",
+        "urgency": "immediate",
+        "certainty": "likely",
+        "tlp": "amber",
+        "recipients": "network",
+        "expires_in_minutes": 120,
+        "respond_in_minutes": 30,
+    })
+}
+
 /// A contact body of institution `institution_id`.
 pub fn contact(given: &str, family: &str, institution_id: &str) -> Value {
     json!({

@@ -202,9 +202,7 @@ fn propagation_rows(report: &Report, network: &NetworkFigures, rows: &mut Vec<Ro
     let cores = report.machine.cpus.max(1) as f64;
     rows.push(Row::new(
         "1",
-        format!(
-            "(context) CPU of all {n} nodes per alert ÷ {cores} cores; cores kept busy during the alerts"
-        ),
+        format!("(context) CPU of all {n} nodes per alert ÷ {cores} cores; cores kept busy"),
         format!(
             "{} ÷ {cores} = {}; {:.2}",
             ms(p.cpu_ms_per_alert),
